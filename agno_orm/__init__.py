@@ -1,0 +1,48 @@
+"""agno_orm: session storage for agno agents, teams and workflows.
+
+SQLAlchemy ORM models with Alembic migrations, behind agno 1.8.4's `Storage` interface: change
+`from agno.storage.sqlite import SqliteStorage` to `from agno_orm import SqliteStorage`.
+"""
+
+from agno_orm.errors import (
+    InvalidInputError,
+    InvalidSessionError,
+    MissingDependencyError,
+    SchemaError,
+    SchemaOutOfDateError,
+    StorageConnectionError,
+    StorageError,
+)
+from agno_orm.sessions import (
+    AgentSession,
+    Mode,
+    Session,
+    TeamSession,
+    WorkflowSession,
+    WorkflowSessionV2,
+)
+from agno_orm.sql import PostgresStorage, SqliteStorage, SqlStorage
+from agno_orm.storage import Storage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgentSession",
+    "InvalidInputError",
+    "InvalidSessionError",
+    "MissingDependencyError",
+    "Mode",
+    "PostgresStorage",
+    "SchemaError",
+    "SchemaOutOfDateError",
+    "Session",
+    "SqlStorage",
+    "SqliteStorage",
+    "Storage",
+    "StorageConnectionError",
+    "StorageError",
+    "TeamSession",
+    "WorkflowSession",
+    "WorkflowSessionV2",
+    "__version__",
+]

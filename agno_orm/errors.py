@@ -1,0 +1,51 @@
+"""The errors every backend raises.
+
+agno's own storage logs a failure and returns None, which an agent reads as "no session yet" and
+then overwrites the stored history. Here every failure is raised, typed, with its cause chained;
+only "not found" is answered with None or an empty list.
+
+    StorageError                      base of everything this package raises
+    ├── InvalidInputError (ValueError)  an argument is wrong: unknown mode, bad identifier, bad limit
+    │   └── InvalidSessionError         a session cannot be stored: bad session_id, non-JSON payload
+    ├── MissingDependencyError (ImportError)
+    │                                   an optional driver is not installed; names the extra to install
+    ├── StorageConnectionError          the database could not be reached, or the connection was lost
+    └── SchemaError                     the table does not have the shape this storage needs
+        └── SchemaOutOfDateError        the table is behind the newest revision and
+                                        auto_upgrade_schema is off; names the command that upgrades it
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by agno_orm."""
+
+
+class InvalidInputError(StorageError, ValueError):
+    """Raised before anything is written when an argument is invalid."""
+
+
+class InvalidSessionError(InvalidInputError):
+    """Raised before anything is written when a session cannot be stored as given."""
+
+
+class MissingDependencyError(StorageError, ImportError):
+    """Raised when a backend's optional client library is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed; install it with: pip install 'agno-orm[{extra}]'")
+        self.package = package
+        self.extra = extra
+
+
+class StorageConnectionError(StorageError):
+    """Raised when the database cannot be reached or the connection is lost mid-operation."""
+
+
+class SchemaError(StorageError):
+    """Raised when a table exists but does not have the shape the storage's mode needs."""
+
+
+class SchemaOutOfDateError(SchemaError):
+    """Raised when a table is behind the newest revision and auto_upgrade_schema is False."""

@@ -1,0 +1,157 @@
+"""Session models: the field names and methods of agno 1.8.4's session dataclasses, on pydantic v2.
+
+Field names equal column names, so a backend turns a stored row into a session with `from_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import Self
+
+__all__ = [
+    "ENTITY_FIELD",
+    "MAX_SESSION_ID_LENGTH",
+    "MODES",
+    "SESSION_TYPES",
+    "AgentSession",
+    "Mode",
+    "Session",
+    "TeamSession",
+    "WorkflowSession",
+    "WorkflowSessionV2",
+]
+
+Mode = Literal["agent", "team", "workflow", "workflow_v2"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+MAX_SESSION_ID_LENGTH = 255
+"""Longest accepted session_id: the key length every backend can index (MySQL's VARCHAR(255))."""
+
+JsonDict = dict[str, Any]
+
+
+class Session(BaseModel):
+    """Fields and behaviour shared by every session type."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    mode: ClassVar[Mode]
+    json_fields: ClassVar[tuple[str, ...]]
+    """Fields stored as JSON documents; every other field is a plain column."""
+
+    session_id: str = Field(min_length=1, max_length=MAX_SESSION_ID_LENGTH)
+    user_id: str | None = None
+    session_data: JsonDict | None = None
+    extra_data: JsonDict | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return every field as a dict, as agno's `asdict`-based `to_dict` does."""
+        return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self | None:
+        """Build a session from a mapping (a row), reading only known keys; None without a session_id."""
+        if not data.get("session_id"):
+            return None
+        return cls.model_validate({name: data[name] for name in cls.model_fields if name in data})
+
+    def telemetry_data(self) -> dict[str, Any]:
+        return {"created_at": self.created_at, "updated_at": self.updated_at}
+
+
+class AgentSession(Session):
+    mode: ClassVar[Mode] = "agent"
+    json_fields = ("memory", "session_data", "extra_data", "agent_data")
+
+    team_session_id: str | None = None
+    workflow_session_id: str | None = None
+    memory: JsonDict | None = None
+    agent_id: str | None = None
+    agent_data: JsonDict | None = None
+
+    def telemetry_data(self) -> dict[str, Any]:
+        model = self.agent_data.get("model") if self.agent_data else None
+        return {"model": model, "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+class TeamSession(Session):
+    mode: ClassVar[Mode] = "team"
+    json_fields = ("memory", "session_data", "extra_data", "team_data")
+
+    team_session_id: str | None = None
+    workflow_session_id: str | None = None
+    team_id: str | None = None
+    memory: JsonDict | None = None
+    team_data: JsonDict | None = None
+
+    def telemetry_data(self) -> dict[str, Any]:
+        model = self.team_data.get("model") if self.team_data else None
+        return {"model": model, "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+class WorkflowSession(Session):
+    mode: ClassVar[Mode] = "workflow"
+    json_fields = ("memory", "session_data", "extra_data", "workflow_data")
+
+    memory: JsonDict | None = None
+    workflow_id: str | None = None
+    workflow_data: JsonDict | None = None
+
+
+class WorkflowSessionV2(Session):
+    """agno's `agno.storage.session.v2.workflow.WorkflowSession`: runs are kept in their own field."""
+
+    mode: ClassVar[Mode] = "workflow_v2"
+    json_fields = ("runs", "session_data", "extra_data", "workflow_data")
+
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    runs: list[Any] | None = None
+    workflow_data: JsonDict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.runs is not None:
+            data["runs"] = [_run_as_dict(run) for run in self.runs]
+        return data
+
+    def upsert_run(self, run: Any) -> None:
+        """Replace the run with the same run_id, or append it."""
+        runs = list(self.runs or [])
+        run_id = _run_id(run)
+        for i, existing in enumerate(runs):
+            if run_id is not None and _run_id(existing) == run_id:
+                runs[i] = run
+                break
+        else:
+            runs.append(run)
+        self.runs = runs
+
+
+def _run_as_dict(run: Any) -> Any:
+    to_dict = getattr(run, "to_dict", None)
+    return to_dict() if callable(to_dict) else run
+
+
+def _run_id(run: Any) -> Any:
+    if isinstance(run, Mapping):
+        return run.get("run_id")
+    return getattr(run, "run_id", None)
+
+
+SESSION_TYPES: dict[Mode, type[Session]] = {
+    cls.mode: cls for cls in (AgentSession, TeamSession, WorkflowSession, WorkflowSessionV2)
+}
+
+ENTITY_FIELD: dict[Mode, str] = {
+    "agent": "agent_id",
+    "team": "team_id",
+    "workflow": "workflow_id",
+    "workflow_v2": "workflow_id",
+}
+"""The field `entity_id` filters on, by mode."""

@@ -1,0 +1,7 @@
+"""The SQL family: ORM models, the shared SqlStorage, thin per-dialect storages, the Alembic runner."""
+
+from agno_orm.sql.postgres import PostgresStorage
+from agno_orm.sql.sqlite import SqliteStorage
+from agno_orm.sql.storage import SqlStorage
+
+__all__ = ["PostgresStorage", "SqlStorage", "SqliteStorage"]

@@ -1,0 +1,261 @@
+"""Running the Alembic revisions: from `alembic` on the command line and from a storage in code.
+
+The revisions live once, in the repository's top-level `alembic/` folder; the wheel carries a
+copy at `agno_orm/sql/_alembic` (see pyproject.toml), so `auto_upgrade_schema` works after
+`pip install`. Both paths run the same `env.py`, which hands over to `run_env` here:
+
+- from code (`upgrade`), the live connection and the tables come in `config.attributes`;
+- on the command line, the URL comes from `-x db_url=...` or `AGNO_ORM_DB_URL`, the tables from
+  `-x table=NAME -x mode=MODE`, or `-x agent_table=...` (likewise team_table, workflow_table,
+  workflow_v2_table) with the four default names otherwise, and `-x schema=...`.
+
+Every revision's `upgrade()`/`downgrade()` receives `table_name`, `schema` and `mode` (Alembic
+passes the keyword arguments of `run_migrations`), so one revision serves any table. Each session
+table records its revision in its own version table, `<table>_version`, never in the host
+application's `alembic_version`. Upgrades hold a database lock, so concurrent processes upgrade once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from agno_orm.errors import InvalidInputError, StorageError
+from agno_orm.sessions import MODES
+from agno_orm.sql.dialects import hooks_for
+from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, session_table
+
+__all__ = [
+    "BASELINE_REVISION",
+    "TableState",
+    "head_revision",
+    "run_env",
+    "script_location",
+    "table_state",
+    "upgrade",
+]
+
+BASELINE_REVISION = "0001"
+"""agno 1.8.4's table shape: a table agno created, with no version recorded, is stamped here."""
+
+DEFAULT_POSTGRES_SCHEMA = "ai"
+
+_SPECS_ATTRIBUTE = "agno_orm_tables"
+_ADOPT_DESTINATIONS = ("head", "heads")
+
+
+def script_location() -> Path:
+    """The revisions: the copy inside an installed wheel, else the repository's `alembic/` folder."""
+    packaged = Path(__file__).with_name("_alembic")
+    if (packaged / "env.py").is_file():
+        return packaged
+    source = Path(__file__).resolve().parents[2] / "alembic"
+    if (source / "env.py").is_file():
+        return source
+    raise StorageError(f"agno_orm's Alembic revisions are missing: neither {packaged} nor {source} exists")
+
+
+@functools.cache
+def _script_directory(location: Path) -> ScriptDirectory:
+    return ScriptDirectory(str(location))
+
+
+def head_revision() -> str:
+    head = _script_directory(script_location()).get_current_head()
+    assert head is not None, "alembic/versions holds no revision"
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _script_directory(script_location()).walk_revisions()}
+
+
+def make_config(connection: Connection | None = None, specs: Sequence[TableSpec] = ()) -> Config:
+    """An Alembic config that runs our revisions on `connection` for `specs`, as env.py expects."""
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    if specs:
+        config.attributes[_SPECS_ATTRIBUTE] = list(specs)
+    return config
+
+
+def upgrade(engine: Engine, specs: Sequence[TableSpec], revision: str = "head") -> None:
+    """Upgrade `specs`' tables to `revision`, creating missing tables, in one locked transaction."""
+    with engine.connect() as connection:
+        command.upgrade(make_config(connection, specs), revision)
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What the database holds for one session table."""
+
+    exists: bool
+    revision: str | None
+    columns: frozenset[str]
+
+
+def table_state(connection: Connection, spec: TableSpec) -> TableState:
+    inspector = inspect(connection)
+    exists = inspector.has_table(spec.table_name, schema=spec.schema)
+    columns = (
+        frozenset(c["name"] for c in inspector.get_columns(spec.table_name, schema=spec.schema))
+        if exists
+        else frozenset()
+    )
+    revision = _version_context(connection, spec).get_current_revision()
+    return TableState(exists=exists, revision=revision, columns=columns)
+
+
+def version_table(spec: TableSpec) -> Table:
+    """`spec`'s version table as Alembic creates it, for dropping it with its session table."""
+    return Table(spec.version_table, MetaData(), Column("version_num", String(32)), schema=spec.schema)
+
+
+def _version_context(connection: Connection, spec: TableSpec) -> MigrationContext:
+    return MigrationContext.configure(
+        connection, opts={"version_table": spec.version_table, "version_table_schema": spec.schema}
+    )
+
+
+def run_env(context: EnvironmentContext) -> None:
+    """The body of alembic/env.py."""
+    config = context.config
+    x_args: dict[str, str] = context.get_x_argument(as_dictionary=True)
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        _run_online(context, connection, config.attributes.get(_SPECS_ATTRIBUTE), x_args)
+        return
+    url = x_args.get("db_url") or os.environ.get("AGNO_ORM_DB_URL") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise StorageError("no database URL: set AGNO_ORM_DB_URL or pass -x db_url=...")
+    if context.is_offline_mode():
+        _run_offline(context, url, x_args)
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            _run_online(context, connection, None, x_args)
+    finally:
+        engine.dispose()
+
+
+def specs_from_x_args(x_args: dict[str, str], dialect_name: str) -> list[TableSpec]:
+    """The tables the command line names, with the four default tables when it names none."""
+    unknown = set(x_args) - {"db_url", "schema", "table", "mode", *(f"{m}_table" for m in MODES)}
+    if unknown:
+        raise InvalidInputError(f"unknown -x option(s): {', '.join(sorted(unknown))}")
+    default_schema = DEFAULT_POSTGRES_SCHEMA if dialect_name == "postgresql" else None
+    schema = x_args.get("schema", default_schema) or None
+    if "table" in x_args:
+        mode = x_args.get("mode", "agent")
+        if mode not in MODES:
+            raise InvalidInputError(f"-x mode={mode} is not one of {', '.join(MODES)}")
+        return [TableSpec(mode, x_args["table"], schema)]  # type: ignore[arg-type]
+    return [TableSpec(m, x_args.get(f"{m}_table", DEFAULT_TABLE_NAMES[m]), schema) for m in MODES]
+
+
+def _configure(context: EnvironmentContext, spec: TableSpec, dialect_name: str, **options: Any) -> None:
+    table = session_table(spec)
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        return name == spec.schema if type_ == "schema" else True
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        # Compare our one table only: never propose to drop the host's tables or another storage's.
+        if type_ == "table":
+            return name == spec.table_name
+        owner = getattr(obj, "table", None)
+        return owner is None or owner.name == spec.table_name
+
+    context.configure(
+        target_metadata=table.metadata,
+        version_table=spec.version_table,
+        version_table_schema=spec.schema,
+        include_schemas=spec.schema is not None,
+        include_name=include_name,
+        include_object=include_object,
+        compare_type=True,
+        render_as_batch=dialect_name == "sqlite",
+        **options,
+    )
+
+
+def _run_online(
+    context: EnvironmentContext,
+    connection: Connection,
+    specs: list[TableSpec] | None,
+    x_args: dict[str, str],
+) -> None:
+    dialect_name = connection.dialect.name
+    hooks = hooks_for(dialect_name)
+    specs = specs or specs_from_x_args(x_args, dialect_name)
+    with _transaction(connection), hooks.upgrade_lock(connection):
+        for spec in specs:
+            hooks.ensure_schema(connection, spec.schema)
+            _configure(context, spec, dialect_name, connection=connection)
+            # The argument as typed ("head"), not resolved: only an upgrade to head adopts tables.
+            if context.get_context().opts.get("destination_rev") in _ADOPT_DESTINATIONS:
+                _reconcile_version(context, connection, spec)
+            with context.begin_transaction():
+                context.run_migrations(table_name=spec.table_name, schema=spec.schema, mode=spec.mode)
+
+
+def _reconcile_version(context: EnvironmentContext, connection: Connection, spec: TableSpec) -> None:
+    """Before an upgrade: adopt a table with no version at the baseline; forget a vanished table's."""
+    state = table_state(connection, spec)
+    migration_context = context.get_context()
+    script = context.script
+    if state.exists and state.revision is None:
+        migration_context.stamp(script, BASELINE_REVISION)
+    elif not state.exists and state.revision is not None:
+        migration_context.stamp(script, "base")
+
+
+@contextmanager
+def _transaction(connection: Connection) -> Iterator[None]:
+    """Commit on success unless the caller already holds a transaction (then it is theirs to end)."""
+    if connection.in_transaction():
+        yield
+        return
+    with connection.begin():
+        yield
+
+
+def _run_offline(context: EnvironmentContext, url: str, x_args: dict[str, str]) -> None:
+    dialect_name = url.split(":", 1)[0].split("+", 1)[0]
+    for spec in specs_from_x_args(x_args, dialect_name):
+        _configure(context, spec, dialect_name, url=url, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations(table_name=spec.table_name, schema=spec.schema, mode=spec.mode)
+
+
+def mode_columns(spec: TableSpec) -> frozenset[str]:
+    """Column names the mode's model has at head."""
+    return frozenset(column.name for column in session_table(spec).columns)
+
+
+def describe_upgrade_command(spec: TableSpec) -> str:
+    """The command line that upgrades this one table, for error messages."""
+    schema = f" -x schema={spec.schema}" if spec.schema else ""
+    return (
+        f"AGNO_ORM_DB_URL=... alembic upgrade head -x table={spec.table_name} -x mode={spec.mode}{schema}"
+        " (or pass auto_upgrade_schema=True, or call storage.upgrade_schema())"
+    )
+
+
+

@@ -1,0 +1,17 @@
+"""Alembic environment of agno_orm: one env.py for the command line and for code.
+
+All logic lives in agno_orm.sql.migrations.run_env; see its module docstring for the -x options.
+"""
+
+from logging.config import fileConfig
+
+from alembic import context
+
+from agno_orm.sql.migrations import run_env
+
+# Configure logging only on the command line: a storage calling Alembic from code must not
+# reconfigure its host application's logging.
+if context.config.config_file_name is not None and "connection" not in context.config.attributes:
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+
+run_env(context)
