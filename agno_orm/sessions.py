@@ -36,13 +36,14 @@ JsonDict = dict[str, Any]
 class Session(BaseModel):
     """Fields and behaviour shared by every session type."""
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    # strict: a wrong type is an error, never quietly converted (b"id" must not become "id")
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", strict=True)
 
     mode: ClassVar[Mode]
     json_fields: ClassVar[tuple[str, ...]]
     """Fields stored as JSON documents; every other field is a plain column."""
 
-    session_id: str = Field(min_length=1, max_length=MAX_SESSION_ID_LENGTH)
+    session_id: str = Field(min_length=1, max_length=MAX_SESSION_ID_LENGTH, pattern=r"^[^\x00]+$")
     user_id: str | None = None
     session_data: JsonDict | None = None
     extra_data: JsonDict | None = None

@@ -24,7 +24,7 @@ class Storage(ABC):
     """
 
     def __init__(self, mode: Mode | None = "agent") -> None:
-        self.mode = mode  # type: ignore[assignment]  # the setter accepts None
+        self.mode = mode  # the setter accepts None
 
     @property
     def mode(self) -> Mode:
@@ -97,8 +97,8 @@ class Storage(ABC):
                     f"this storage is in {self.mode} mode and stores {expected.__name__}; "
                     f"got {type(session).__name__}"
                 )
-            # Revalidate: pydantic does not re-check values mutated in place (dict contents).
-            data: Any = session.model_dump()
+            # Revalidate: values set without assignment (in place, or via __dict__) were never checked.
+            data: Any = dict(session)
         elif isinstance(session, Mapping):
             data = session
         elif callable(getattr(session, "to_dict", None)):
@@ -114,7 +114,7 @@ class Storage(ABC):
 
     def _record(self, session: Session) -> dict[str, Any]:
         """The session's fields as stored: JSON fields encoded by the codec, others as they are."""
-        record = session.model_dump()
+        record = dict(session)
         for name in session.json_fields:
             record[name] = codec.encode(record[name], where=name)
         return record

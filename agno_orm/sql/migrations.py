@@ -140,7 +140,9 @@ def run_env(context: EnvironmentContext) -> None:
     if connection is not None:
         _run_online(context, connection, config.attributes.get(_SPECS_ATTRIBUTE), x_args)
         return
-    url = x_args.get("db_url") or os.environ.get("AGNO_ORM_DB_URL") or config.get_main_option("sqlalchemy.url")
+    url = (
+        x_args.get("db_url") or os.environ.get("AGNO_ORM_DB_URL") or config.get_main_option("sqlalchemy.url")
+    )
     if not url:
         raise StorageError("no database URL: set AGNO_ORM_DB_URL or pass -x db_url=...")
     if context.is_offline_mode():
@@ -165,7 +167,7 @@ def specs_from_x_args(x_args: dict[str, str], dialect_name: str) -> list[TableSp
         mode = x_args.get("mode", "agent")
         if mode not in MODES:
             raise InvalidInputError(f"-x mode={mode} is not one of {', '.join(MODES)}")
-        return [TableSpec(mode, x_args["table"], schema)]  # type: ignore[arg-type]
+        return [TableSpec(mode, x_args["table"], schema)]
     return [TableSpec(m, x_args.get(f"{m}_table", DEFAULT_TABLE_NAMES[m]), schema) for m in MODES]
 
 
@@ -256,6 +258,3 @@ def describe_upgrade_command(spec: TableSpec) -> str:
         f"AGNO_ORM_DB_URL=... alembic upgrade head -x table={spec.table_name} -x mode={spec.mode}{schema}"
         " (or pass auto_upgrade_schema=True, or call storage.upgrade_schema())"
     )
-
-
-

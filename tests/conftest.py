@@ -1,0 +1,99 @@
+"""Fixtures shared by all tests: one `backend` parameter, storages on fresh tables, real servers.
+
+A server is started only when a selected test needs its backend (servers.py says how it is
+found or started). Where it cannot be had, the tests of that backend are skipped with the
+reason, except under CI=true, where that fails the run: a backend is never silently skipped there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from agno_orm import PostgresStorage, SqliteStorage, Storage
+from tests import servers
+
+StorageFactory = Callable[..., Storage]
+
+BACKENDS = [
+    pytest.param("sqlite", marks=pytest.mark.sqlite),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and a backend is unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def unique_table_name(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        return servers.postgres_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"PostgreSQL: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = create_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sessions.db'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = create_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_storage(request: pytest.FixtureRequest, backend: str) -> Iterator[StorageFactory]:
+    """Builds storages of `backend` on fresh tables (same table for the same `table_name`)."""
+    created: list[Storage] = []
+    default_table = unique_table_name()
+
+    def make(*, mode: str = "agent", table_name: str | None = None, **options: Any) -> Storage:
+        table_name = table_name or default_table
+        if backend == "sqlite":
+            engine = request.getfixturevalue("sqlite_engine")
+            storage: Storage = SqliteStorage(table_name, db_engine=engine, mode=mode, **options)  # type: ignore[arg-type]
+        elif backend == "postgres":
+            engine = request.getfixturevalue("postgres_engine")
+            storage = PostgresStorage(table_name, db_engine=engine, mode=mode, **options)  # type: ignore[arg-type]
+        else:
+            raise AssertionError(backend)
+        created.append(storage)
+        return storage
+
+    yield make
+    for storage in created:
+        storage.drop()
+
+
+@pytest.fixture
+def storage(make_storage: StorageFactory) -> Storage:
+    return make_storage()
