@@ -110,6 +110,10 @@ class TableState:
 
 
 def table_state(connection: Connection, spec: TableSpec) -> TableState:
+    # The revision is read first: an upgrade commits its version and its DDL together, so
+    # columns read afterwards include at least that revision's, even if another process's
+    # upgrade commits between these statements (each sees a fresh snapshot in READ COMMITTED).
+    revision = _version_context(connection, spec).get_current_revision()
     inspector = inspect(connection)
     exists = inspector.has_table(spec.table_name, schema=spec.schema)
     columns = (
@@ -117,7 +121,6 @@ def table_state(connection: Connection, spec: TableSpec) -> TableState:
         if exists
         else frozenset()
     )
-    revision = _version_context(connection, spec).get_current_revision()
     return TableState(exists=exists, revision=revision, columns=columns)
 
 

@@ -135,7 +135,7 @@ class SqlStorage(Storage):
         stmt = self._hooks.upsert(table, record, _KEEP_ON_UPDATE)
         with self._orm_session("upserting a session", write=True) as orm:
             if self._hooks.upsert_returns_row:
-                return self._from_mapping(orm.execute(stmt.returning(*table.columns)).mappings().one())
+                return self._from_mapping(dict(orm.execute(stmt.returning(*table.columns)).mappings().one()))
             orm.execute(stmt)
             row = orm.scalars(select(row_class).where(row_class.session_id == record["session_id"])).one()
             return self._to_session(row)

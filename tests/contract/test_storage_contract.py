@@ -372,7 +372,7 @@ def test_values_json_lacks_are_encoded_not_rejected(storage: Storage) -> None:
 @pytest.mark.parametrize(
     "bad_value", [object(), float("nan"), float("inf"), {1: "int key"}], ids=["object", "nan", "inf", "key"]
 )
-def test_a_value_that_cannot_be_json_is_rejected_and_nothing_written(storage: Storage, bad_value: Any) -> None:
+def test_a_value_json_cannot_hold_is_rejected_and_nothing_written(storage: Storage, bad_value: Any) -> None:
     storage.upsert(AgentSession(session_id="s1", session_data={"ok": 1}))
     with pytest.raises(InvalidSessionError, match="session_data"):
         storage.upsert(AgentSession(session_id="s1", session_data={"state": {"v": bad_value}}))

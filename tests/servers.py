@@ -1,0 +1,485 @@
+"""Real PostgreSQL, MariaDB and Redis servers for the test suite.
+
+Each ``*_url()`` function returns the URL of a server that answers, found in this order:
+
+1. the URL in ``AGNO_ORM_TEST_<KIND>_URL``, if set; it must answer, there is no fallback;
+2. a server already listening on the default local port (PostgreSQL and MariaDB: database ``test``,
+   created if missing);
+3. a testcontainers container, if that package is installed and a Docker engine answers;
+4. a private server started from the locally installed binaries in a temporary directory,
+   stopped and deleted when the interpreter exits.
+
+``AGNO_ORM_TEST_PRIVATE_SERVERS=1`` skips steps 2 and 3, which proves that a fresh machine
+(one with the server packages but nothing running) can run the suite.
+
+When none of these works, the function raises ``ServerUnavailable`` with every step's reason.
+Outcomes, failures included, are cached: a server starts at most once per process, and a failed
+start is not retried by every test.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import glob
+import importlib
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["ServerUnavailable", "mariadb_url", "postgres_url", "redis_url"]
+
+POSTGRES_URL_ENV = "AGNO_ORM_TEST_POSTGRES_URL"
+MYSQL_URL_ENV = "AGNO_ORM_TEST_MYSQL_URL"
+REDIS_URL_ENV = "AGNO_ORM_TEST_REDIS_URL"
+PRIVATE_SERVERS_ENV = "AGNO_ORM_TEST_PRIVATE_SERVERS"
+
+START_TIMEOUT = 30.0  # seconds a private server may take to answer
+
+
+class ServerUnavailable(RuntimeError):
+    """No server of the requested kind was configured, found, or could be started."""
+
+
+def _once(find: Callable[[], str]) -> Callable[[], str]:
+    """Cache the outcome of ``find`` for the process, failures included."""
+
+    @functools.cache
+    def outcome() -> str | ServerUnavailable:
+        try:
+            return find()
+        except ServerUnavailable as exc:
+            return exc
+
+    @functools.wraps(find)
+    def url() -> str:
+        result = outcome()
+        if isinstance(result, ServerUnavailable):
+            raise ServerUnavailable(str(result))  # a fresh instance: tracebacks don't pile up
+        return result
+
+    return url
+
+
+def _first(what: str, *attempts: Callable[[], str]) -> str:
+    """Return the first attempt that succeeds; otherwise fail with every attempt's reason."""
+    reasons = []
+    for attempt in attempts:
+        try:
+            return attempt()
+        except ServerUnavailable as exc:
+            reasons.append(f"- {exc}")
+    raise ServerUnavailable(f"no {what} server for the tests:\n" + "\n".join(reasons))
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+@_once
+def postgres_url() -> str:
+    """SQLAlchemy URL (``postgresql+psycopg://``) of a PostgreSQL server with a database ``test``."""
+    if url := os.environ.get(POSTGRES_URL_ENV):
+        return _verified_sql_url(POSTGRES_URL_ENV, url)
+    return _first("PostgreSQL", _postgres_running, _postgres_container, _postgres_private)
+
+
+def _postgres_running() -> str:
+    _skip_shared_servers("127.0.0.1:5432")
+    if error := _postgres_prepare(5432):
+        raise ServerUnavailable(f"127.0.0.1:5432 (user postgres, trust auth): {error}")
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_container() -> str:
+    container = _start_container(
+        "testcontainers.postgres",
+        "PostgresContainer",
+        "postgres:16-alpine",
+        username="postgres",
+        password="test",
+        dbname="test",
+        driver="psycopg",
+    )
+    return str(container.get_connection_url())
+
+
+def _postgres_private() -> str:
+    bindir = _postgres_bindir()
+    owner = "postgres" if _is_root() else None  # initdb and postgres refuse to run as root
+    base = _private_dir("postgres", owner)
+    data, log, port = base / "data", base / "postgres.log", _free_port()
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
+
+    def stop() -> None:
+        if (data / "postmaster.pid").exists():
+            _quietly(_as_user(owner, [*pg_ctl, "-m", "fast", "stop"]), cwd=base)
+
+    atexit.register(stop)  # registered before starting, so a half-started server is stopped too
+    # No locale and fsync off: a throwaway server should behave the same everywhere, and be fast.
+    initdb = [str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"]
+    _run(_as_user(owner, [*initdb, "--encoding=UTF8", "--no-locale", "--no-sync"]), cwd=base)
+    options = f"-p {port} -k {shlex.quote(str(base))} -c listen_addresses=127.0.0.1 -c fsync=off"
+    # -l sends the server's output to a file; without it the daemon would hold our pipes open.
+    start = [*pg_ctl, "-o", options, "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start"]
+    _run(_as_user(owner, start), cwd=base, log=log)
+    if error := _postgres_prepare(port):
+        raise ServerUnavailable(f"private PostgreSQL on port {port} does not answer: {error}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
+
+
+def _postgres_prepare(port: int) -> str | None:
+    """Create database ``test`` on 127.0.0.1:port if missing; return why not, or None on success."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[dev]')"
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user="postgres",
+            dbname="postgres",
+            connect_timeout=2,
+            autocommit=True,
+        ) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'test'").fetchone() is None:
+                conn.execute("CREATE DATABASE test")
+    except psycopg.Error as exc:
+        return str(exc).strip()
+    return None
+
+
+def _postgres_bindir() -> Path:
+    # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<version>/bin, off the PATH.
+    candidates = [Path(p).resolve().parent for p in [shutil.which("initdb")] if p]
+    candidates += [
+        Path(p).parent
+        for p in sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key, reverse=True)
+    ]
+    for bindir in candidates:
+        if (bindir / "pg_ctl").exists():
+            return bindir
+    raise ServerUnavailable("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install -y postgresql")
+
+
+def _version_key(path: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", path)]
+
+
+# --- MariaDB / MySQL ------------------------------------------------------------------------
+
+
+@_once
+def mariadb_url() -> str:
+    """SQLAlchemy URL (``mysql+pymysql://``) of a MariaDB/MySQL server with a database ``test``."""
+    if url := os.environ.get(MYSQL_URL_ENV):
+        return _verified_sql_url(MYSQL_URL_ENV, url)
+    return _first("MariaDB/MySQL", _mariadb_running, _mariadb_container, _mariadb_private)
+
+
+def _mysql_url(port: int) -> str:
+    return f"mysql+pymysql://root@127.0.0.1:{port}/test?charset=utf8mb4"
+
+
+def _mariadb_running() -> str:
+    _skip_shared_servers("127.0.0.1:3306")
+    if error := _mariadb_prepare(3306):
+        raise ServerUnavailable(f"127.0.0.1:3306 (user root, no password): {error}")
+    return _mysql_url(3306)
+
+
+def _mariadb_container() -> str:
+    container = _start_container(
+        "testcontainers.mysql",
+        "MySqlContainer",
+        "mariadb:11",
+        dialect="pymysql",
+        username="root",
+        password="test",
+        dbname="test",
+    )
+    return f"{container.get_connection_url()}?charset=utf8mb4"
+
+
+def _mariadb_private() -> str:
+    mariadbd, install_db = _find_binary("mariadbd"), _find_binary("mariadb-install-db")
+    if not (mariadbd and install_db):
+        raise ServerUnavailable("mariadbd or mariadb-install-db not found: apt-get install -y mariadb-server")
+    owner = "mysql" if _is_root() else None  # mariadbd refuses to run as root without --user
+    user_option = [f"--user={owner}"] if owner else []
+    base = _private_dir("mariadb", owner)
+    data, log, port = base / "data", base / "error.log", _free_port()
+    # --no-defaults (always the first option) keeps the machine's my.cnf out of our server.
+    root_login = "--auth-root-authentication-method=normal"  # root@localhost, no password
+    _run(
+        [install_db, "--no-defaults", f"--datadir={data}", *user_option, root_login, "--skip-test-db"],
+        cwd=base,
+    )
+    socket_option = f"--socket={base / 'mariadb.sock'}"
+    files = [f"--datadir={data}", socket_option, f"--pid-file={base / 'mariadb.pid'}"]
+    network = [f"--port={port}", "--bind-address=127.0.0.1"]
+    fast = "--innodb-flush-log-at-trx-commit=0"  # a throwaway server need not flush every commit
+    server = _spawn(
+        [mariadbd, "--no-defaults", *files, f"--log-error={log}", *network, fast, *user_option], base
+    )
+    atexit.register(_stop_process, server)
+    _wait_until_answers("mariadbd", server, log, lambda: _mariadb_prepare(port, ours=socket_option))
+    return _mysql_url(port)
+
+
+def _mariadb_prepare(port: int, ours: str | None = None) -> str | None:
+    """Create database ``test`` on 127.0.0.1:port if missing; return why not, or None on success.
+
+    ``ours`` is the ``--socket=`` option of a server we started: the port must be answered by it,
+    not by another server that took the port first (our server then exits, which the caller sees).
+    """
+    try:
+        import pymysql  # type: ignore[import-untyped,unused-ignore]  # stubs are optional
+    except ImportError:
+        return "pymysql is not installed (pip install -e '.[dev]')"
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", password="", connect_timeout=2)
+        with conn, conn.cursor() as cursor:
+            cursor.execute("SELECT CONCAT('--socket=', @@socket)")
+            if ours and (theirs := cursor.fetchone()[0]) != ours:
+                return f"port {port} is answered by another server ({theirs})"
+            cursor.execute("CREATE DATABASE IF NOT EXISTS test CHARACTER SET utf8mb4")
+    except pymysql.MySQLError as exc:
+        return str(exc)
+    return None
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@_once
+def redis_url() -> str:
+    """URL (``redis://``) of a Redis server."""
+    if url := os.environ.get(REDIS_URL_ENV):
+        parts = urlsplit(url)
+        # Only plain TCP can be probed without a client library; other schemes are taken on trust.
+        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+        if parts.scheme == "redis" and (error := _redis_ping(host, port)):
+            raise ServerUnavailable(f"{REDIS_URL_ENV} is set but does not answer: {error}")
+        return url
+    return _first("Redis", _redis_running, _redis_private)
+
+
+def _redis_running() -> str:
+    _skip_shared_servers("127.0.0.1:6379")
+    if error := _redis_ping("127.0.0.1", 6379):
+        raise ServerUnavailable(f"127.0.0.1:6379: {error}")
+    return "redis://127.0.0.1:6379/0"
+
+
+def _redis_private() -> str:
+    redis_server = _find_binary("redis-server")
+    if not redis_server:
+        raise ServerUnavailable("redis-server not found: apt-get install -y redis-server")
+    base = _private_dir("redis", None)
+    log, port = base / "redis.log", _free_port()
+    network = ["--port", str(port), "--bind", "127.0.0.1"]
+    no_persistence = ["--save", "", "--appendonly", "no", "--dir", str(base)]
+    server = _spawn(
+        [redis_server, *network, *no_persistence, "--logfile", str(log), "--daemonize", "no"], base
+    )
+    atexit.register(_stop_process, server)
+    # Ask for the working directory, not just PING: the port must be answered by our server.
+    ours = str(base.resolve()).encode()
+    _wait_until_answers(
+        "redis-server", server, log, lambda: _redis_ask("127.0.0.1", port, b"CONFIG GET dir", ours)
+    )
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _redis_ping(host: str, port: int) -> str | None:
+    """Return why the server does not answer PING, or None if it does."""
+    # -NOAUTH still proves a Redis server is there; the client will authenticate with the URL.
+    return _redis_ask(host, port, b"PING", b"+PONG", b"-NOAUTH")
+
+
+def _redis_ask(host: str, port: int, command: bytes, *expected: bytes) -> str | None:
+    """Send an inline command; return None if the reply contains one of ``expected``, else the problem."""
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.sendall(command + b"\r\n")
+            reply = sock.recv(4096)
+    except OSError as exc:
+        return str(exc)
+    return None if any(e in reply for e in expected) else f"unexpected reply to {command.decode()}: {reply!r}"
+
+
+# --- Shared helpers -------------------------------------------------------------------------
+
+
+def _skip_shared_servers(what: str) -> None:
+    """Refuse steps 2 and 3 under AGNO_ORM_TEST_PRIVATE_SERVERS, so the private server is used."""
+    if os.environ.get(PRIVATE_SERVERS_ENV, "") not in ("", "0"):
+        raise ServerUnavailable(f"{what} not tried: {PRIVATE_SERVERS_ENV} is set")
+
+
+def _verified_sql_url(variable: str, url: str) -> str:
+    """Return ``url`` if ``SELECT 1`` works there; a set but broken variable is an error, not a fallback."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url, poolclass=sa.NullPool, connect_args={"connect_timeout": 5})
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any failure (driver missing, refused, auth) means the same thing here
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        raise ServerUnavailable(f"{variable}={shown} is set but does not answer: {exc}") from exc
+    return url
+
+
+def _start_container(module_name: str, class_name: str, image: str, **options: str) -> Any:
+    """Start a testcontainers container, stopped at exit; ServerUnavailable if that is not possible."""
+    _skip_shared_servers("testcontainers")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ServerUnavailable(f"{module_name} is not installed (optional)") from exc
+    if not _docker_answers():
+        raise ServerUnavailable("no Docker engine answers, so testcontainers cannot be used")
+    container = getattr(module, class_name)(image, **options)
+    try:
+        container.start()
+    except Exception as exc:  # pulling or starting can fail in many ways; fall back to a private server
+        raise ServerUnavailable(f"testcontainers could not start {image}: {exc}") from exc
+    atexit.register(container.stop)
+    return container
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if docker:  # `docker info` knows about contexts and DOCKER_HOST; a stopped engine fails it at once
+        try:
+            return subprocess.run([docker, "info"], capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return not host.startswith("unix://") or os.path.exists(host.removeprefix("unix://"))
+
+
+def _find_binary(name: str) -> str | None:
+    # Server binaries live in sbin directories, which are not on an ordinary user's PATH.
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+    return shutil.which(name, path=path)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _as_user(user: str | None, command: list[str]) -> list[str]:
+    """``command`` run as ``user`` (we are root then), or unchanged for ``None``."""
+    if user is None:
+        return command
+    if shutil.which("runuser"):
+        return ["runuser", "-u", user, "--", *command]
+    return ["su", user, "-s", "/bin/sh", "-c", shlex.join(command)]
+
+
+def _private_dir(kind: str, owner: str | None) -> Path:
+    """A fresh temporary directory, deleted at exit (after the server registered later has stopped:
+    atexit runs last-in first-out), and owned by ``owner`` when the server must run as that OS user."""
+    if owner is None:
+        base = Path(tempfile.mkdtemp(prefix=f"agno_orm_{kind}_"))
+    else:
+        try:
+            account = pwd.getpwnam(owner)
+        except KeyError as exc:
+            raise ServerUnavailable(f"running as root needs the OS user {owner!r}") from exc
+        # /tmp rather than $TMPDIR: the server's user must be able to reach the directory.
+        base = Path(tempfile.mkdtemp(prefix=f"agno_orm_{kind}_", dir="/tmp"))
+        os.chown(base, account.pw_uid, account.pw_gid)
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    return base
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(command: list[str], cwd: Path, log: Path | None = None) -> None:
+    """Run a setup command; on failure raise ServerUnavailable with its output (and the log's tail)."""
+    try:
+        subprocess.run(
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+    except subprocess.CalledProcessError as exc:
+        output = f"{exc.stdout}{exc.stderr}".strip()
+        raise ServerUnavailable(
+            f"`{shlex.join(command)}` exited with {exc.returncode}:\n{output}{_tail(log)}"
+        ) from exc
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServerUnavailable(f"`{shlex.join(command)}` failed: {exc}{_tail(log)}") from exc
+
+
+def _spawn(command: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """Start a server in the foreground; its output goes to its log file, set by the caller."""
+    return subprocess.Popen(
+        command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _quietly(command: list[str], cwd: Path) -> None:
+    """Run a clean-up command at exit; failures must not mask the test run's own result."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+
+def _wait_until_answers(
+    name: str, server: subprocess.Popen[bytes], log: Path, answers: Callable[[], str | None]
+) -> None:
+    """Poll ``answers`` (None means ready) until the server is up, has died, or the time is over."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while error := answers():
+        if server.poll() is not None:
+            raise ServerUnavailable(f"{name} exited with {server.returncode}{_tail(log)}")
+        if time.monotonic() > deadline:
+            waited = f"{name} did not answer within {START_TIMEOUT:.0f} s: {error}"
+            raise ServerUnavailable(f"{waited}{_tail(log)}")
+        time.sleep(0.1)
+
+
+def _stop_process(server: subprocess.Popen[bytes]) -> None:
+    """Stop a private server; SIGTERM is a clean shutdown for mariadbd and redis-server."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _tail(log: Path | None, lines: int = 20) -> str:
+    if log is None:
+        return ""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    return f"\n--- last lines of {log} ---\n" + "\n".join(text.splitlines()[-lines:])
