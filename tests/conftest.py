@@ -7,7 +7,9 @@ reason, except under CI=true, where that fails the run: a backend is never silen
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,15 +18,24 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from agno_orm import PostgresStorage, SqliteStorage, Storage
-from tests import servers
+from agno_orm import Storage
+from tests import backends, servers
 
 StorageFactory = Callable[..., Storage]
 
-BACKENDS = [
-    pytest.param("sqlite", marks=pytest.mark.sqlite),
-    pytest.param("postgres", marks=pytest.mark.postgres),
-]
+BACKEND_MODULES = {
+    module.NAME: module
+    for module in (
+        importlib.import_module(f"tests.backends.{info.name}")
+        for info in pkgutil.iter_modules(backends.__path__)
+    )
+}
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in sorted(BACKEND_MODULES)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in BACKEND_MODULES:
+        config.addinivalue_line("markers", f"{name}: runs on the {name} backend")
 
 
 def unavailable(reason: str) -> None:
@@ -77,15 +88,7 @@ def make_storage(request: pytest.FixtureRequest, backend: str) -> Iterator[Stora
     default_table = unique_table_name()
 
     def make(*, mode: str = "agent", table_name: str | None = None, **options: Any) -> Storage:
-        table_name = table_name or default_table
-        if backend == "sqlite":
-            engine = request.getfixturevalue("sqlite_engine")
-            storage: Storage = SqliteStorage(table_name, db_engine=engine, mode=mode, **options)  # type: ignore[arg-type]
-        elif backend == "postgres":
-            engine = request.getfixturevalue("postgres_engine")
-            storage = PostgresStorage(table_name, db_engine=engine, mode=mode, **options)  # type: ignore[arg-type]
-        else:
-            raise AssertionError(backend)
+        storage = BACKEND_MODULES[backend].make(request, table_name or default_table, mode, **options)
         created.append(storage)
         return storage
 
