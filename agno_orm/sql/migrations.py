@@ -18,6 +18,7 @@ application's `alembic_version`. Upgrades hold a database lock, so concurrent pr
 from __future__ import annotations
 
 import functools
+import io
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -85,7 +86,7 @@ def known_revisions() -> set[str]:
 
 def make_config(connection: Connection | None = None, specs: Sequence[TableSpec] = ()) -> Config:
     """An Alembic config that runs our revisions on `connection` for `specs`, as env.py expects."""
-    config = Config()
+    config = Config(stdout=io.StringIO())  # from code, Alembic's console output is not ours to print
     config.set_main_option("script_location", str(script_location()))
     if connection is not None:
         config.attributes["connection"] = connection
@@ -211,6 +212,8 @@ def _run_online(
     specs = specs or specs_from_x_args(x_args, dialect_name)
     with _transaction(connection), hooks.upgrade_lock(connection):
         for spec in specs:
+            # On the command line, say which table the lines Alembic prints next are about.
+            context.config.print_stdout(f"{spec.qualified_name} ({spec.mode} sessions):")
             hooks.ensure_schema(connection, spec.schema)
             _configure(context, spec, dialect_name, connection=connection)
             # The argument as typed ("head"), not resolved: only an upgrade to head adopts tables.
