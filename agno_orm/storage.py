@@ -9,7 +9,7 @@ from typing import Any
 import pydantic
 
 from agno_orm import codec
-from agno_orm.errors import InvalidInputError, InvalidSessionError
+from agno_orm.errors import InvalidInputError, InvalidSessionError, StorageError
 from agno_orm.sessions import MODES, SESSION_TYPES, Mode, Session
 
 __all__ = ["Storage"]
@@ -111,6 +111,13 @@ class Storage(ABC):
             return expected.model_validate(data)
         except pydantic.ValidationError as exc:
             raise InvalidSessionError(f"invalid {expected.__name__}: {exc}") from exc
+
+    def _from_record(self, record: Mapping[str, Any]) -> Session:
+        """The session a stored record (row, document, file) holds, as every backend returns it."""
+        session = self.session_type.from_dict(record)
+        if session is None:
+            raise StorageError(f"a stored {self.mode} session has no session_id: {dict(record)!r:.200}")
+        return session
 
     def _record(self, session: Session) -> dict[str, Any]:
         """The session's fields as stored: JSON fields encoded by the codec, others as they are."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -135,7 +135,7 @@ class SqlStorage(Storage):
         stmt = self._hooks.upsert(table, record, _KEEP_ON_UPDATE)
         with self._orm_session("upserting a session", write=True) as orm:
             if self._hooks.upsert_returns_row:
-                return self._from_mapping(dict(orm.execute(stmt.returning(*table.columns)).mappings().one()))
+                return self._from_record(dict(orm.execute(stmt.returning(*table.columns)).mappings().one()))
             orm.execute(stmt)
             row = orm.scalars(select(row_class).where(row_class.session_id == record["session_id"])).one()
             return self._to_session(row)
@@ -170,12 +170,7 @@ class SqlStorage(Storage):
 
     def _to_session(self, row: Any) -> Session:
         table = session_table(self.spec)
-        return self._from_mapping({c.name: getattr(row, c.key) for c in table.columns})
-
-    def _from_mapping(self, mapping: Mapping[str, Any]) -> Session:
-        session = self.session_type.from_dict(mapping)
-        assert session is not None, "a stored row always has its session_id"
-        return session
+        return self._from_record({c.name: getattr(row, c.key) for c in table.columns})
 
     @contextmanager
     def _orm_session(self, action: str, *, write: bool = False) -> Iterator[OrmSession]:
