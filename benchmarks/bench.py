@@ -1,0 +1,344 @@
+"""Side-by-side benchmark: agno_orm against agno 1.8.4's own storage, on one server, in one run.
+
+    benchmarks/run                      # full sizes; writes nothing, prints a Markdown report
+    benchmarks/run --quick              # small sizes, for checking the harness itself
+
+Both libraries run on the same PostgreSQL server and the same SQLite file in the same process,
+one after the other, so the ratios are meaningful on a noisy machine even where the absolute
+times are not. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+# -- payloads ---------------------------------------------------------------------------------------
+
+
+def make_run(i: int, content_bytes: int) -> dict[str, Any]:
+    """One agno run as agno 1.x stores it in memory["runs"]: messages, metrics, content."""
+    answer = ("The quick brown fox jumps over the lazy dog. " * (content_bytes // 45 + 1))[:content_bytes]
+    now = int(time.time())
+    return {
+        "run_id": str(uuid.uuid4()),
+        "session_id": "bench",
+        "content": answer,
+        "content_type": "str",
+        "created_at": now,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant.", "created_at": now},
+            {"role": "user", "content": f"Question number {i}: what happened next?", "created_at": now},
+            {
+                "role": "assistant",
+                "content": answer,
+                "metrics": {"input_tokens": 120 + i, "output_tokens": 700, "time": 1.234},
+                "created_at": now,
+            },
+        ],
+        "metrics": {"input_tokens": [120 + i], "output_tokens": [700], "time": [1.234]},
+        "model": "gpt-4o-mini",
+    }
+
+
+# -- the two libraries behind one small interface ---------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    storage: Any
+    session_factory: Callable[..., Any]
+
+
+def agno_target(backend: str, engine: Engine, table: str) -> Target:
+    from agno.storage.postgres import PostgresStorage as AgnoPostgres
+    from agno.storage.session.agent import AgentSession as AgnoSession
+    from agno.storage.sqlite import SqliteStorage as AgnoSqlite
+
+    if backend == "postgres":
+        storage: Any = AgnoPostgres(table_name=table, db_engine=engine, schema="bench")
+    else:
+        # agno's SqliteStorage ignores db_engine (it falls back to a private in-memory database)
+        storage = AgnoSqlite(table_name=table, db_file=str(engine.url.database))
+    storage.create()
+    return Target("agno 1.8.4", storage, AgnoSession)
+
+
+def ours_target(backend: str, engine: Engine, table: str) -> Target:
+    from agno_orm import AgentSession, PostgresStorage, SqliteStorage
+
+    if backend == "postgres":
+        storage: Any = PostgresStorage(table_name=table, db_engine=engine, schema="bench")
+    else:
+        storage = SqliteStorage(table_name=table, db_engine=engine)
+    storage.create()
+    return Target(f"agno_orm {version('agno-orm')}", storage, AgentSession)
+
+
+# -- measurements -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def wal_bytes(engine: Engine, out: list[int]) -> Iterator[None]:
+    """Bytes of WAL the block wrote (PostgreSQL): the I/O a write really costs."""
+    with engine.connect() as connection:
+        before = connection.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+        yield
+        after = connection.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+        out.append(
+            int(
+                connection.execute(text("SELECT pg_wal_lsn_diff(:a, :b)"), {"a": after, "b": before}).scalar()
+            )
+        )
+
+
+def agent_loop(
+    target: Target, engine: Engine, runs: int, content_bytes: int, probes: list[int]
+) -> dict[str, Any]:
+    """One session growing run by run: read at the start of a run, upsert of the whole session at its end."""
+    session_id = f"loop-{uuid.uuid4().hex[:8]}"
+    times: dict[int, float] = {}
+    wal: dict[int, int] = {}
+    for i in range(1, runs + 1):
+        started = time.perf_counter()
+        session = target.storage.read(session_id)
+        if session is None:
+            session = target.session_factory(
+                session_id=session_id, user_id="u", agent_id="a", memory={"runs": []}
+            )
+        memory = dict(session.memory or {})
+        memory["runs"] = [*memory.get("runs", []), make_run(i, content_bytes)]
+        session.memory = memory
+        if i in probes and engine.dialect.name == "postgresql":
+            measured: list[int] = []
+            with wal_bytes(engine, measured):
+                target.storage.upsert(session)
+            wal[i] = measured[0]
+        else:
+            target.storage.upsert(session)
+        times[i] = time.perf_counter() - started
+    return {"times": times, "wal": wal}
+
+
+def populate(engine: Engine, storage: Any, sessions: int, users: int, history_bytes: int) -> str:
+    """`sessions` sessions spread over `users` users, inserted in bulk; returns one user's id."""
+    table = storage.table if hasattr(storage, "table") else None
+    if table is None:
+        from agno_orm.sql.models import session_table
+
+        table = session_table(storage.spec)
+    history = {"runs": [make_run(0, history_bytes)]}
+    now = int(time.time())
+    batch: list[dict[str, Any]] = []
+    with engine.begin() as connection:
+        for n in range(sessions):
+            batch.append(
+                {
+                    "session_id": f"p-{n}",
+                    "user_id": f"user-{n % users}",
+                    "agent_id": "a",
+                    "memory": history,
+                    "session_data": {"session_name": f"chat {n}"},
+                    "created_at": now - sessions + n,
+                    "updated_at": now - sessions + n,
+                }
+            )
+            if len(batch) == 2000:
+                connection.execute(table.insert(), batch)
+                batch = []
+        if batch:
+            connection.execute(table.insert(), batch)
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"ANALYZE {table.fullname}"))
+    return "user-7"
+
+
+def single_upsert(target: Target, content_bytes: int) -> float:
+    one_run = {"runs": [make_run(1, content_bytes)]}
+
+    def once() -> None:
+        target.storage.upsert(
+            target.session_factory(session_id="single", user_id="u", agent_id="a", memory=one_run)
+        )
+
+    return best_of(20, once)
+
+
+def best_of(repeats: int, action: Callable[[], Any]) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return min(samples)
+
+
+def threaded_upserts(target: Target, threads: int, per_thread: int, content_bytes: int) -> float:
+    """Upserts per second of `threads` threads each writing its own sessions."""
+    runs = {"runs": [make_run(i, content_bytes) for i in range(3)]}
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(per_thread):
+                session_id = f"th-{t}-{n % 10}"
+                target.storage.upsert(target.session_factory(session_id=session_id, user_id="u", memory=runs))
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return threads * per_thread / elapsed
+
+
+def floor_upsert(pg_url: str, table: str, content_bytes: int, repeats: int) -> float:
+    """The same single upsert as one hand-written statement through psycopg: the cost of no layers."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    conninfo = f"host={url.host} port={url.port or 5432} user={url.username} dbname={url.database}"
+    memory = json.dumps({"runs": [make_run(1, content_bytes)]})
+    sql = (
+        f"INSERT INTO bench.{table} (session_id, user_id, agent_id, memory, created_at, updated_at) "
+        "VALUES (%s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (session_id) DO UPDATE SET "
+        "user_id = excluded.user_id, agent_id = excluded.agent_id, memory = excluded.memory, "
+        "updated_at = excluded.updated_at"
+    )
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+
+        def once() -> None:
+            now = int(time.time())
+            connection.execute(sql, ("floor", "u", "a", memory, now, now))
+
+        once()
+        return best_of(repeats, once)
+
+
+# -- the report --------------------------------------------------------------------------------------------
+
+
+def ratio(agno_value: float, ours_value: float) -> str:
+    return f"{agno_value / ours_value:.1f}x" if ours_value else "n/a"
+
+
+def row(measure: str, backend: str, agno: str, ours: str, comparison: str) -> str:
+    return f"| {measure} | {backend} | {agno} | {ours} | {comparison} |"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pg-url", default=PG_DEFAULT)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=100, help="sessions are spread evenly over these users")
+    parser.add_argument("--content-bytes", type=int, default=3000, help="assistant answer size per run")
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.sessions = 100, 2_000
+
+    probes = sorted({1, min(100, args.runs), args.runs})
+    pg = create_engine(args.pg_url, pool_size=args.threads + 2)
+    with pg.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS bench CASCADE"))
+        connection.execute(text("CREATE SCHEMA bench"))
+    workdir = Path(tempfile.mkdtemp(prefix="agno_orm_bench_"))
+    sqlite = create_engine(f"sqlite:///{workdir / 'bench.db'}")
+    engines = {"postgres": pg, "sqlite": sqlite}
+
+    lines = [
+        "| measure | backend | agno 1.8.4 | agno_orm | agno / agno_orm |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, engine in engines.items():
+        suffix = uuid.uuid4().hex[:6]
+        targets = [
+            agno_target(backend, engine, f"agno_{suffix}"),
+            ours_target(backend, engine, f"ours_{suffix}"),
+        ]
+        loops = [agent_loop(t, engine, args.runs, args.content_bytes, probes) for t in targets]
+        for probe in probes:
+            agno_t, ours_t = (loop["times"][probe] for loop in loops)
+            lines.append(
+                row(f"read + upsert at run {probe}", backend, ms(agno_t), ms(ours_t), ratio(agno_t, ours_t))
+            )
+        if backend == "postgres":
+            for probe in probes:
+                agno_w, ours_w = (loop["wal"][probe] for loop in loops)
+                measure = f"WAL bytes of the upsert at run {probe}"
+                lines.append(row(measure, backend, f"{agno_w:,}", f"{ours_w:,}", ratio(agno_w, ours_w)))
+            singles = [single_upsert(t, args.content_bytes) for t in targets]
+            floor = floor_upsert(args.pg_url, targets[1].storage.table_name, args.content_bytes, 20)
+            lines.append(row("one upsert, 1 run", backend, ms(singles[0]), ms(singles[1]), ratio(*singles)))
+            measure = "floor: the same upsert as one psycopg statement"
+            lines.append(
+                row(measure, backend, "", ms(floor), f"agno_orm costs {singles[1] / floor:.1f}x the floor")
+            )
+        per_thread = 200 if not args.quick else 50
+        rates = [threaded_upserts(t, args.threads, per_thread, args.content_bytes) for t in targets]
+        measure = f"upserts/s, {args.threads} threads"
+        lines.append(
+            row(measure, backend, f"{rates[0]:,.0f}", f"{rates[1]:,.0f}", f"{rates[1] / rates[0]:.1f}x")
+        )
+        listing_targets = [
+            agno_target(backend, engine, f"agno_list_{suffix}"),
+            ours_target(backend, engine, f"ours_list_{suffix}"),
+        ]
+        users = [
+            populate(engine, t.storage, args.sessions, args.users, args.content_bytes)
+            for t in listing_targets
+        ]
+        times = [
+            best_of(5, lambda t=t, u=u: t.storage.get_recent_sessions(user_id=u, limit=20))
+            for t, u in zip(listing_targets, users, strict=True)
+        ]
+        measure = f"20 newest of one user ({args.sessions // args.users:,} of {args.sessions:,} sessions)"
+        lines.append(row(measure, backend, ms(times[0]), ms(times[1]), ratio(*times)))
+    header = [
+        f"Run: `benchmarks/run{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d')}",
+        f"Machine: {platform.platform()}, Python {platform.python_version()}",
+        f"Versions: agno {version('agno')}, agno_orm {version('agno-orm')}, "
+        f"SQLAlchemy {version('sqlalchemy')}",
+        f"Sizes: {args.runs} runs of ~{args.content_bytes} B answers; {args.sessions:,} sessions for listing",
+        "",
+    ]
+    print("\n".join(header + lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
