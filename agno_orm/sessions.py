@@ -19,6 +19,8 @@ __all__ = [
     "AgentSession",
     "Mode",
     "Session",
+    "SessionPage",
+    "SessionSummary",
     "TeamSession",
     "WorkflowSession",
     "WorkflowSessionV2",
@@ -156,3 +158,28 @@ ENTITY_FIELD: dict[Mode, str] = {
     "workflow_v2": "workflow_id",
 }
 """The field `entity_id` filters on, by mode."""
+
+
+class SessionSummary(BaseModel):
+    """A session without its history: what a list of sessions shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    user_id: str | None
+    entity_id: str | None
+    """The agent, team or workflow id, by mode."""
+    session_name: str | None
+    """`session_data["session_name"]`, the title agno gives a session."""
+    created_at: int | None
+    updated_at: int | None
+    run_count: int
+
+
+class SessionPage(BaseModel):
+    """One page of a listing, newest first; pass `next_cursor` back for the next page (None: last page)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[SessionSummary]
+    next_cursor: str | None

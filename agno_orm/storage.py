@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +12,15 @@ import pydantic
 
 from agno_orm import codec
 from agno_orm.errors import InvalidInputError, InvalidSessionError, StorageError
-from agno_orm.sessions import MODES, SESSION_TYPES, Mode, Session
+from agno_orm.sessions import (
+    ENTITY_FIELD,
+    MODES,
+    SESSION_TYPES,
+    Mode,
+    Session,
+    SessionPage,
+    SessionSummary,
+)
 
 __all__ = ["Storage"]
 
@@ -48,8 +58,13 @@ class Storage(ABC):
         """Create the table, collection or directory of the current mode if it is missing."""
 
     @abstractmethod
-    def read(self, session_id: str, user_id: str | None = None) -> Session | None:
-        """The session with this id (and this user, when given), or None if there is none."""
+    def read(
+        self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
+    ) -> Session | None:
+        """The session with this id (and this user, when given), or None if there is none.
+
+        `runs_limit=N` returns only its last N runs (`memory["runs"]`, or `runs` for workflow_v2).
+        """
 
     @abstractmethod
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
@@ -64,6 +79,35 @@ class Storage(ABC):
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
     ) -> list[Session]:
         """The `limit` newest sessions matching the filters; `limit=None` returns all of them."""
+
+    def list_sessions(
+        self,
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SessionPage:
+        """One page of session summaries (no history), newest `created_at` first.
+
+        Filters: user, entity (agent/team/workflow id), `since <= created_at < until` (epoch
+        seconds). Ties in created_at are ordered by session_id, so pages never skip or repeat a
+        session; pass the page's `next_cursor` to get the next one.
+
+        This generic version reads every matching session; backends override it with one that
+        reads a page through an index.
+        """
+        check_page_limit(limit)
+        after = decode_cursor(cursor)
+        summaries = [
+            summary
+            for summary in map(self._summary, self.get_all_sessions(user_id, entity_id))
+            if in_range(summary.created_at, since, until) and (after is None or sort_key(summary) < after)
+        ]
+        summaries.sort(key=sort_key, reverse=True)
+        return make_page(summaries[: limit + 1], limit)
 
     @abstractmethod
     def upsert(self, session: Any) -> Session:
@@ -112,6 +156,18 @@ class Storage(ABC):
         except pydantic.ValidationError as exc:
             raise InvalidSessionError(f"invalid {expected.__name__}: {exc}") from exc
 
+    def _summary(self, session: Session) -> SessionSummary:
+        runs = runs_of(session)
+        return SessionSummary(
+            session_id=session.session_id,
+            user_id=session.user_id,
+            entity_id=getattr(session, ENTITY_FIELD[self.mode]),
+            session_name=session_name(session.session_data),
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            run_count=len(runs) if runs is not None else 0,
+        )
+
     def _from_record(self, record: Mapping[str, Any]) -> Session:
         """The session a stored record (row, document, file) holds, as every backend returns it."""
         session = self.session_type.from_dict(record)
@@ -125,6 +181,72 @@ class Storage(ABC):
         for name in session.json_fields:
             record[name] = codec.encode(record[name], where=name)
         return record
+
+
+def runs_of(session: Session) -> list[Any] | None:
+    """The session's run list, where its mode keeps it; None when it has none."""
+    if session.mode == "workflow_v2":
+        runs = getattr(session, "runs", None)
+    else:
+        memory = getattr(session, "memory", None)
+        runs = memory.get("runs") if isinstance(memory, dict) else None
+    return runs if isinstance(runs, list) else None
+
+
+def session_name(session_data: Any) -> str | None:
+    name = session_data.get("session_name") if isinstance(session_data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def sort_key(summary: SessionSummary) -> tuple[int, str]:
+    """The listing order, newest first when reversed: (created_at, session_id)."""
+    return (summary.created_at or 0, summary.session_id)
+
+
+def in_range(created_at: int | None, since: int | None, until: int | None) -> bool:
+    value = created_at or 0
+    return (since is None or value >= since) and (until is None or value < until)
+
+
+def encode_cursor(key: tuple[int, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode("ascii")
+
+
+def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
+    """The (created_at, session_id) a page ended at; InvalidInputError for anything we did not issue."""
+    if cursor is None:
+        return None
+    try:
+        created_at, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise InvalidInputError(f"not a cursor from list_sessions: {cursor!r}") from exc
+    if not isinstance(created_at, int) or not isinstance(session_id, str):
+        raise InvalidInputError(f"not a cursor from list_sessions: {cursor!r}")
+    return created_at, session_id
+
+
+def make_page(summaries: list[SessionSummary], limit: int) -> SessionPage:
+    """The page of the first `limit` summaries, given up to limit + 1 (one more says there is a next page)."""
+    items = summaries[:limit]
+    more = len(summaries) > limit
+    return SessionPage(items=items, next_cursor=encode_cursor(sort_key(items[-1])) if more else None)
+
+
+def check_page_limit(limit: int) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInputError(f"limit must be an int >= 1; got {limit!r}")
+
+
+def keep_last_runs(session: Session, runs_limit: int | None) -> Session:
+    """The session with only its last `runs_limit` runs (all of them for None)."""
+    check_limit(runs_limit)
+    runs = runs_of(session)
+    if runs_limit is None or runs is None or len(runs) <= runs_limit:
+        return session
+    last = runs[len(runs) - runs_limit :]
+    if session.mode == "workflow_v2":
+        return session.model_copy(update={"runs": last})
+    return session.model_copy(update={"memory": {**session.memory, "runs": last}})  # type: ignore[attr-defined]
 
 
 def check_limit(limit: int | None) -> None:

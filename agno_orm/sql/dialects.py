@@ -8,7 +8,7 @@ named schema is created, and which driver errors mean the connection is gone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,9 @@ __all__ = ["DialectHooks", "hooks_for"]
 
 _UPGRADE_LOCK_NAME = "agno_orm_schema_upgrade"
 
+Rows = Mapping[str, Any] | Sequence[Mapping[str, Any]]
+"""One row's values, or several rows' for a multi-row INSERT."""
+
 
 class DialectHooks:
     """Behaviour shared by the dialects; subclasses override what their dialect does differently."""
@@ -30,8 +33,8 @@ class DialectHooks:
     upsert_returns_row = True
     """Whether the upsert statement can return the stored row (else it is selected afterwards)."""
 
-    def upsert(self, table: Table, values: Mapping[str, Any], keep_on_update: frozenset[str]) -> Insert:
-        """One INSERT that replaces the row with the same primary key, keeping `keep_on_update`."""
+    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
+        """One INSERT of one row or many, replacing rows with the same key but for `keep_on_update`."""
         raise NotImplementedError(f"no upsert for dialect {self.name}")
 
     @contextmanager
@@ -50,8 +53,8 @@ class DialectHooks:
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
-    def upsert(self, table: Table, values: Mapping[str, Any], keep_on_update: frozenset[str]) -> Insert:
-        stmt = sqlite.insert(table).values(**values)
+    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
+        stmt = sqlite.insert(table).values(values)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
         return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
 
@@ -74,8 +77,8 @@ class SqliteHooks(DialectHooks):
 class PostgresHooks(DialectHooks):
     name = "postgresql"
 
-    def upsert(self, table: Table, values: Mapping[str, Any], keep_on_update: frozenset[str]) -> Insert:
-        stmt = postgresql.insert(table).values(**values)
+    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
+        stmt = postgresql.insert(table).values(values)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
         return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
 
@@ -90,8 +93,8 @@ class MySQLHooks(DialectHooks):
     name = "mysql"
     upsert_returns_row = False
 
-    def upsert(self, table: Table, values: Mapping[str, Any], keep_on_update: frozenset[str]) -> Insert:
-        stmt = mysql.insert(table).values(**values)
+    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
+        stmt = mysql.insert(table).values(values)
         updates = {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keep_on_update}
         return stmt.on_duplicate_key_update(updates)
 

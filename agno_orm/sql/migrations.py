@@ -37,11 +37,12 @@ from sqlalchemy.pool import NullPool
 from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.sessions import MODES
 from agno_orm.sql.dialects import hooks_for
-from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, session_table
+from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, runs_table_name, session_table
 
 __all__ = [
     "BASELINE_REVISION",
     "TableState",
+    "downgrade",
     "head_revision",
     "run_env",
     "script_location",
@@ -99,6 +100,12 @@ def upgrade(engine: Engine, specs: Sequence[TableSpec], revision: str = "head") 
     """Upgrade `specs`' tables to `revision`, creating missing tables, in one locked transaction."""
     with engine.connect() as connection:
         command.upgrade(make_config(connection, specs), revision)
+
+
+def downgrade(engine: Engine, specs: Sequence[TableSpec], revision: str) -> None:
+    """Downgrade `specs`' tables to `revision` ("base" removes them), in one locked transaction."""
+    with engine.connect() as connection:
+        command.downgrade(make_config(connection, specs), revision)
 
 
 @dataclass(frozen=True)
@@ -177,16 +184,17 @@ def specs_from_x_args(x_args: dict[str, str], dialect_name: str) -> list[TableSp
 
 def _configure(context: EnvironmentContext, spec: TableSpec, dialect_name: str, **options: Any) -> None:
     table = session_table(spec)
+    ours = {spec.table_name, runs_table_name(spec.table_name)}
 
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
         return name == spec.schema if type_ == "schema" else True
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-        # Compare our one table only: never propose to drop the host's tables or another storage's.
+        # Compare our tables only: never propose to drop the host's tables or another storage's.
         if type_ == "table":
-            return name == spec.table_name
+            return name in ours
         owner = getattr(obj, "table", None)
-        return owner is None or owner.name == spec.table_name
+        return owner is None or owner.name in ours
 
     context.configure(
         target_metadata=table.metadata,

@@ -16,25 +16,35 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, Table
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agno_orm.errors import InvalidInputError
-from agno_orm.sessions import MODES, Mode
+from agno_orm.sessions import ENTITY_FIELD, MODES, Mode
 
 __all__ = [
     "DEFAULT_TABLE_NAMES",
     "EpochSeconds",
     "JsonDocument",
+    "RunKeyType",
     "SessionIdType",
+    "SessionModels",
     "TableSpec",
+    "index_name",
+    "listing_indexes",
+    "runs_position_index",
+    "runs_table_name",
+    "session_models",
     "session_row_class",
     "session_table",
 ]
 
 SessionIdType = String().with_variant(String(255), "mysql", "mariadb")
 """Unbounded VARCHAR as agno has it; MySQL needs a length to index it (InnoDB key limits)."""
+
+RunKeyType = String(255)
+"""A run's key (see agno_orm.runs); bounded so MySQL can make it part of the primary key."""
 
 JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
 EpochSeconds = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
@@ -49,8 +59,9 @@ DEFAULT_TABLE_NAMES: dict[Mode, str] = {
 """Table names `alembic upgrade head` creates when no -x option names others."""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_TABLE_NAME_LENGTH = 55
-"""Leaves room for the `_version` suffix of the table's version table within PostgreSQL's 63."""
+MAX_TABLE_NAME_LENGTH = 48
+"""Leaves room for the suffixes of the names derived from it (`_runs_pos`, `_by_entity`, ...)
+within PostgreSQL's 63 characters."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ def check_identifier(value: object, what: str, max_length: int) -> None:
 
 class _CommonColumns:
     session_id: Mapped[str] = mapped_column(SessionIdType, primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)
+    user_id: Mapped[str | None] = mapped_column(String)
     memory: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     session_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     extra_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
@@ -98,7 +109,7 @@ class _CommonColumns:
 
 
 class _AgentColumns(_CommonColumns):
-    agent_id: Mapped[str | None] = mapped_column(String, index=True)
+    agent_id: Mapped[str | None] = mapped_column(String)
     team_session_id: Mapped[str | None] = mapped_column(String, index=True)
     agent_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     # added by revision 0002: agno's tables drop the field the dataclass has
@@ -106,19 +117,19 @@ class _AgentColumns(_CommonColumns):
 
 
 class _TeamColumns(_CommonColumns):
-    team_id: Mapped[str | None] = mapped_column(String, index=True)
+    team_id: Mapped[str | None] = mapped_column(String)
     team_session_id: Mapped[str | None] = mapped_column(String, index=True)
     team_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     workflow_session_id: Mapped[str | None] = mapped_column(String)
 
 
 class _WorkflowColumns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
 
 
 class _WorkflowV2Columns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String)
     workflow_name: Mapped[str | None] = mapped_column(String, index=True)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     runs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
@@ -139,24 +150,93 @@ _ROW_CLASS_NAMES: dict[Mode, str] = {
 }
 
 
+def listing_indexes(table_name: str, entity_column: str) -> dict[str, list[str]]:
+    """The indexes that serve listings newest first, by name: by user, by entity, by time.
+
+    Each ends in (created_at, session_id), so a filtered listing reads the index in order and
+    stops after a page, never sorting; session_id makes the order total for keyset pagination.
+    """
+    return {
+        f"{table_name}_by_user": ["user_id", "created_at", "session_id"],
+        f"{table_name}_by_entity": [entity_column, "created_at", "session_id"],
+        f"{table_name}_by_time": ["created_at", "session_id"],
+    }
+
+
+def runs_table_name(table_name: str) -> str:
+    return f"{table_name}_runs"
+
+
+def runs_position_index(table_name: str) -> str:
+    return f"{table_name}_runs_pos"
+
+
+@dataclass(frozen=True)
+class SessionModels:
+    """The mapped classes of one session table: its sessions and their runs, on one declarative base."""
+
+    session: Any
+    run: Any
+
+    @property
+    def session_table(self) -> Table:
+        return self.session.__table__  # type: ignore[no-any-return]
+
+    @property
+    def runs_table(self) -> Table:
+        return self.run.__table__  # type: ignore[no-any-return]
+
+
 @functools.cache
-def session_row_class(spec: TableSpec) -> type[_CommonColumns]:
-    """The mapped class of `spec`'s table, built once per spec on its own declarative base."""
+def session_models(spec: TableSpec) -> SessionModels:
+    """The mapped classes of `spec`'s tables, built once per spec on their own declarative base."""
 
     class Base(DeclarativeBase):
         pass
 
-    attributes: dict[str, Any] = {"__tablename__": spec.table_name}
-    if spec.schema is not None:
-        attributes["__table_args__"] = {"schema": spec.schema}
-    return type(_ROW_CLASS_NAMES[spec.mode], (Base, _COLUMNS_BY_MODE[spec.mode]), attributes)
+    entity = ENTITY_FIELD[spec.mode]
+    schema_args: dict[str, Any] = {"schema": spec.schema} if spec.schema is not None else {}
+    session_indexes = [
+        Index(name, *columns) for name, columns in listing_indexes(spec.table_name, entity).items()
+    ]
+    session_class = type(
+        _ROW_CLASS_NAMES[spec.mode],
+        (Base, _COLUMNS_BY_MODE[spec.mode]),
+        {"__tablename__": spec.table_name, "__table_args__": (*session_indexes, schema_args)},
+    )
+    parent = f"{spec.qualified_name}.session_id"
+    run_class = type(
+        _ROW_CLASS_NAMES[spec.mode].replace("SessionRow", "RunRow"),
+        (Base,),
+        {
+            "__tablename__": runs_table_name(spec.table_name),
+            "__table_args__": (
+                Index(runs_position_index(spec.table_name), "session_id", "position"),
+                schema_args,
+            ),
+            "__annotations__": {},
+            "session_id": mapped_column(
+                SessionIdType, ForeignKey(parent, ondelete="CASCADE"), primary_key=True
+            ),
+            "run_key": mapped_column(RunKeyType, primary_key=True),
+            "position": mapped_column(Integer, nullable=False),
+            "digest": mapped_column(String(32), nullable=False),
+            "payload": mapped_column(JsonDocument, nullable=False),
+            "created_at": mapped_column(EpochSeconds, nullable=False),
+            "updated_at": mapped_column(EpochSeconds, nullable=False),
+        },
+    )
+    return SessionModels(session=session_class, run=run_class)
+
+
+def session_row_class(spec: TableSpec) -> Any:
+    """The mapped class of `spec`'s session table."""
+    return session_models(spec).session
 
 
 def session_table(spec: TableSpec) -> Table:
-    """The Core table of `spec`'s mapped class."""
-    table = session_row_class(spec).__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
+    """The Core table of `spec`'s sessions."""
+    return session_models(spec).session_table
 
 
 def index_name(table_name: str, schema: str | None, column: str) -> str:

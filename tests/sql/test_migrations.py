@@ -72,12 +72,11 @@ def test_alembic_check_reports_no_drift_after_upgrade(empty_db_url: str) -> None
 def test_alembic_check_reports_drift(empty_db_url: str, engine: Engine) -> None:
     ok(run_alembic(empty_db_url, "upgrade", "head"))
     schema = default_schema(engine)
-    index = f"ix_{schema}_team_sessions_team_id" if schema else "ix_team_sessions_team_id"
     with engine.begin() as connection:
-        connection.execute(text(f"DROP INDEX {schema + '.' if schema else ''}{index}"))
+        connection.execute(text(f"DROP INDEX {schema + '.' if schema else ''}team_sessions_by_entity"))
     result = run_alembic(empty_db_url, "check")
     assert result.returncode != 0
-    assert "team_id" in result.stdout + result.stderr
+    assert "team_sessions_by_entity" in result.stdout + result.stderr
 
 
 def test_alembic_downgrade_base_removes_the_tables_and_upgrade_restores_them(

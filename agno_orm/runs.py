@@ -1,0 +1,91 @@
+"""Runs: where a session keeps them, and how a run is told apart from every other run.
+
+agno 1.x keeps a session's runs inside it (`memory["runs"]`, `runs` for workflow_v2) and rewrites
+all of them after every run. Backends that store runs on their own take them out of the encoded
+record with `split_runs`, key each with `run_keys`, and put them back with `join_runs`.
+
+A run's key is its `run_id`, or the `run_id` of its nested `response` (agno's older memory
+class), or, for a run with no id at all, its content digest and how many identical runs precede
+it. Keys are unique within a session: a run_id that repeats gets its position as a suffix, so two
+different runs are never merged into one and a repeated run reads back as often as it was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from agno_orm.sessions import Mode
+
+__all__ = ["MAX_RUN_KEY_LENGTH", "join_runs", "run_digest", "run_keys", "split_runs"]
+
+MAX_RUN_KEY_LENGTH = 255
+
+
+def split_runs(mode: Mode, record: dict[str, Any]) -> list[Any] | None:
+    """Take the runs out of an encoded record, in place; None when the session holds no run list.
+
+    What stays behind is an empty list, which marks that the session had a run list.
+    """
+    if mode == "workflow_v2":
+        runs = record.get("runs")
+        if isinstance(runs, list):
+            record["runs"] = []
+            return runs
+        return None
+    memory = record.get("memory")
+    if isinstance(memory, dict) and isinstance(memory.get("runs"), list):
+        record["memory"] = {**memory, "runs": []}
+        runs_in_memory: list[Any] = memory["runs"]
+        return runs_in_memory
+    return None
+
+
+def join_runs(mode: Mode, record: dict[str, Any], runs: list[Any]) -> None:
+    """Put stored runs back where agno reads them, in place. No runs: the record stays as it is."""
+    if not runs:
+        return
+    if mode == "workflow_v2":
+        record["runs"] = runs
+    else:
+        record["memory"] = {**(record.get("memory") or {}), "runs": runs}
+
+
+def run_digest(run: Any) -> str:
+    """A digest of the run's content: equal for equal JSON values, whatever their key order."""
+    canonical = json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def run_keys(runs: list[Any], digests: list[str]) -> list[str]:
+    """One key per run, unique within the list, stable as runs are appended."""
+    keys: list[str] = []
+    taken: set[str] = set()
+    occurrences: dict[str, int] = {}
+    for position, (run, digest) in enumerate(zip(runs, digests, strict=True)):
+        declared = _declared_run_id(run)
+        if declared is None:
+            seen = occurrences.get(digest, 0)
+            occurrences[digest] = seen + 1
+            key = f"c:{digest}:{seen}"
+        else:
+            key = f"id:{declared}"
+            if len(key) > MAX_RUN_KEY_LENGTH - 12:
+                key = "idh:" + hashlib.blake2b(declared.encode(), digest_size=16).hexdigest()
+            if key in taken:
+                key = f"{key}#{position}"
+        taken.add(key)
+        keys.append(key)
+    return keys
+
+
+def _declared_run_id(run: Any) -> str | None:
+    if not isinstance(run, dict):
+        return None
+    for holder in (run, run.get("response")):
+        if isinstance(holder, dict):
+            run_id = holder.get("run_id")
+            if isinstance(run_id, str) and run_id:
+                return run_id
+    return None
