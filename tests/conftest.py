@@ -64,6 +64,41 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        return servers.redis_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"Redis: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> str:
+    """Endpoint URL of a DynamoDB-compatible server on loopback (moto's server unless one is given)."""
+    try:
+        return servers.dynamodb_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"DynamoDB: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def mongodb_client() -> Iterator[Any]:
+    """A real MongoDB server's client when one can be had (servers.mongodb_url), else the in-process
+    pymongo-compatible engine mongomock-ng: no MongoDB server can run on this machine."""
+    try:
+        url = servers.mongodb_url()
+    except servers.ServerUnavailable:
+        mongomock = pytest.importorskip("mongomock_ng")
+        yield mongomock.MongoClient()
+        return
+    pymongo = pytest.importorskip("pymongo")
+    client = pymongo.MongoClient(url)
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import glob
 import importlib
+import importlib.util
 import os
 import pwd
 import re
@@ -31,18 +32,23 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
-__all__ = ["ServerUnavailable", "mariadb_url", "postgres_url", "redis_url"]
+__all__ = ["ServerUnavailable", "dynamodb_url", "mariadb_url", "mongodb_url", "postgres_url", "redis_url"]
 
 POSTGRES_URL_ENV = "AGNO_ORM_TEST_POSTGRES_URL"
 MYSQL_URL_ENV = "AGNO_ORM_TEST_MYSQL_URL"
 REDIS_URL_ENV = "AGNO_ORM_TEST_REDIS_URL"
+DYNAMODB_URL_ENV = "AGNO_ORM_TEST_DYNAMODB_URL"
+MONGODB_URL_ENV = "AGNO_ORM_TEST_MONGODB_URL"
 PRIVATE_SERVERS_ENV = "AGNO_ORM_TEST_PRIVATE_SERVERS"
 
 START_TIMEOUT = 30.0  # seconds a private server may take to answer
@@ -318,6 +324,90 @@ def _redis_ask(host: str, port: int, command: bytes, *expected: bytes) -> str | 
     except OSError as exc:
         return str(exc)
     return None if any(e in reply for e in expected) else f"unexpected reply to {command.decode()}: {reply!r}"
+
+
+# --- DynamoDB -------------------------------------------------------------------------------
+
+
+@_once
+def dynamodb_url() -> str:
+    """Endpoint URL (``http://``) of a DynamoDB-compatible server.
+
+    No DynamoDB server is installed anywhere: step 2 and 3 do not apply, and step 4 is moto's
+    server (``moto[dynamodb,server]``, a dev dependency) in a subprocess on a free loopback port.
+    """
+    if url := os.environ.get(DYNAMODB_URL_ENV):
+        if error := _http_answers(url):
+            raise ServerUnavailable(f"{DYNAMODB_URL_ENV} is set but does not answer: {error}")
+        return url
+    return _first("DynamoDB", _dynamodb_private)
+
+
+def _dynamodb_private() -> str:
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise ServerUnavailable("moto[dynamodb,server] is not installed (pip install -e '.[dev]')")
+    base = _private_dir("moto", None)
+    log, port = base / "moto.log", _free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=base,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(_stop_process, server)
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_answers("moto_server", server, log, lambda: _http_answers(f"{url}/moto-api/"))
+    return url
+
+
+def _http_answers(url: str) -> str | None:
+    """Return why ``url`` does not answer an HTTP GET, or None if it does (any status)."""
+    try:
+        with urlopen(url, timeout=2):
+            return None
+    except URLError as exc:
+        if getattr(exc, "code", None) is not None:  # an HTTP error status is an answer
+            return None
+        return str(exc.reason)
+    except OSError as exc:
+        return str(exc)
+
+
+# --- MongoDB --------------------------------------------------------------------------------
+
+
+@_once
+def mongodb_url() -> str:
+    """URL (``mongodb://``) of a real MongoDB server: AGNO_ORM_TEST_MONGODB_URL, or testcontainers.
+
+    MongoDB cannot be installed here (Debian ships no server), so there is no step 2 or 4; the
+    tests then use an in-process engine instead (see conftest.py).
+    """
+    if url := os.environ.get(MONGODB_URL_ENV):
+        if error := _mongodb_ping(url):
+            raise ServerUnavailable(f"{MONGODB_URL_ENV} is set but does not answer: {error}")
+        return url
+    return _first("MongoDB", _mongodb_container)
+
+
+def _mongodb_container() -> str:
+    container = _start_container("testcontainers.mongodb", "MongoDbContainer", "mongo:7")
+    return str(container.get_connection_url())
+
+
+def _mongodb_ping(url: str) -> str | None:
+    try:
+        import pymongo
+    except ImportError:
+        return "pymongo is not installed (pip install -e '.[dev]')"
+    try:
+        with pymongo.MongoClient(url, serverSelectionTimeoutMS=3000) as client:
+            client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        return str(exc)
+    return None
 
 
 # --- Shared helpers -------------------------------------------------------------------------
