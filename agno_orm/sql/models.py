@@ -22,19 +22,26 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agno_orm.errors import InvalidInputError
 from agno_orm.sessions import MODES, Mode
+from agno_orm.sql import _singlestore_ddl
 
 __all__ = [
     "DEFAULT_TABLE_NAMES",
     "EpochSeconds",
     "JsonDocument",
     "SessionIdType",
+    "ShortString",
     "TableSpec",
     "session_row_class",
     "session_table",
 ]
 
-SessionIdType = String().with_variant(String(255), "mysql", "mariadb")
-"""Unbounded VARCHAR as agno has it; MySQL needs a length to index it (InnoDB key limits)."""
+_MYSQL_FAMILY = ("mysql", "mariadb", "singlestoredb")
+
+SessionIdType = String().with_variant(String(255), *_MYSQL_FAMILY)
+"""Unbounded VARCHAR as agno has it; the MySQL family needs a length to index it (InnoDB key limits)."""
+
+ShortString = String().with_variant(String(255), *_MYSQL_FAMILY)
+"""The other id and name columns: VARCHAR, VARCHAR(255) on the MySQL family (as agno's MySQL tables)."""
 
 JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
 EpochSeconds = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
@@ -89,7 +96,7 @@ def check_identifier(value: object, what: str, max_length: int) -> None:
 
 class _CommonColumns:
     session_id: Mapped[str] = mapped_column(SessionIdType, primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String, index=True)
+    user_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     memory: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     session_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     extra_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
@@ -98,28 +105,28 @@ class _CommonColumns:
 
 
 class _AgentColumns(_CommonColumns):
-    agent_id: Mapped[str | None] = mapped_column(String, index=True)
-    team_session_id: Mapped[str | None] = mapped_column(String, index=True)
+    agent_id: Mapped[str | None] = mapped_column(ShortString, index=True)
+    team_session_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     agent_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     # added by revision 0002: agno's tables drop the field the dataclass has
-    workflow_session_id: Mapped[str | None] = mapped_column(String)
+    workflow_session_id: Mapped[str | None] = mapped_column(ShortString)
 
 
 class _TeamColumns(_CommonColumns):
-    team_id: Mapped[str | None] = mapped_column(String, index=True)
-    team_session_id: Mapped[str | None] = mapped_column(String, index=True)
+    team_id: Mapped[str | None] = mapped_column(ShortString, index=True)
+    team_session_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     team_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
-    workflow_session_id: Mapped[str | None] = mapped_column(String)
+    workflow_session_id: Mapped[str | None] = mapped_column(ShortString)
 
 
 class _WorkflowColumns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
 
 
 class _WorkflowV2Columns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String, index=True)
-    workflow_name: Mapped[str | None] = mapped_column(String, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(ShortString, index=True)
+    workflow_name: Mapped[str | None] = mapped_column(ShortString, index=True)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     runs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
 
@@ -146,10 +153,12 @@ def session_row_class(spec: TableSpec) -> type[_CommonColumns]:
     class Base(DeclarativeBase):
         pass
 
-    attributes: dict[str, Any] = {"__tablename__": spec.table_name}
-    if spec.schema is not None:
-        attributes["__table_args__"] = {"schema": spec.schema}
-    return type(_ROW_CLASS_NAMES[spec.mode], (Base, _COLUMNS_BY_MODE[spec.mode]), attributes)
+    table_args: dict[str, Any] = {"schema": spec.schema, **_singlestore_ddl.table_options()}
+    attributes: dict[str, Any] = {"__tablename__": spec.table_name, "__table_args__": table_args}
+    row_class = type(_ROW_CLASS_NAMES[spec.mode], (Base, _COLUMNS_BY_MODE[spec.mode]), attributes)
+    for index in row_class.__table__.indexes:  # type: ignore[attr-defined]
+        index.dialect_kwargs.update(_singlestore_ddl.index_options())
+    return row_class
 
 
 def session_table(spec: TableSpec) -> Table:
