@@ -84,6 +84,14 @@ def dynamodb_endpoint() -> str:
 
 
 @pytest.fixture(scope="session")
+def dynamodb_client(dynamodb_endpoint: str) -> Any:
+    """One boto3 client for the suite (making one takes a tenth of a second); moto takes any key."""
+    boto3 = pytest.importorskip("boto3")
+    credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    return boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1", **credentials)
+
+
+@pytest.fixture(scope="session")
 def mongodb_client() -> Iterator[Any]:
     """A real MongoDB server's client when one can be had (servers.mongodb_url), else the in-process
     pymongo-compatible engine mongomock-ng: no MongoDB server can run on this machine."""

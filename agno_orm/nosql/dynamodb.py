@@ -247,7 +247,7 @@ class DynamoDbStorage(Storage):
         self, user_id: str | None, entity_id: str | None, limit: int | None, fields: tuple[str, ...] | None
     ) -> list[Document]:
         """The matching documents in listing order, reading only as many pages as the answer needs."""
-        if limit == 0:
+        if limit == 0 or "" in (user_id, entity_id):  # an empty string is never stored as an index key
             return []
         indexes = self._ensure_table()
         entity_field = ENTITY_FIELD[self.mode]

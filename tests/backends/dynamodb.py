@@ -14,6 +14,6 @@ TEST_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aw
 
 
 def make(request: pytest.FixtureRequest, table_name: str, mode: Any, **options: Any) -> Storage:
-    endpoint = request.getfixturevalue("dynamodb_endpoint")
-    options = {"billing_mode": "PAY_PER_REQUEST", **TEST_CREDENTIALS, **options}
-    return DynamoDbStorage(table_name, endpoint_url=endpoint, mode=mode, **options)
+    client = request.getfixturevalue("dynamodb_client")
+    options = {"billing_mode": "PAY_PER_REQUEST", **options}
+    return DynamoDbStorage(table_name, client=client, mode=mode, **options)

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from agno_orm import AgentSession, PayloadTooLargeError, StorageConnectionError, StorageError
+from agno_orm import (
+    AgentSession,
+    InvalidSessionError,
+    PayloadTooLargeError,
+    StorageConnectionError,
+    StorageError,
+)
 from agno_orm.nosql import DynamoDbStorage
 from agno_orm.nosql.dynamodb import MAX_ITEM_BYTES
 from tests.backends.dynamodb import TEST_CREDENTIALS
@@ -203,3 +209,10 @@ def test_an_unreachable_endpoint_raises_storage_connection_error(table_name: str
     )
     with pytest.raises(StorageConnectionError):
         DynamoDbStorage(table_name, client=client).read("s1")
+
+
+def test_an_empty_user_id_is_refused_as_an_index_key(dynamodb_endpoint: str, table_name: str) -> None:
+    storage = make(dynamodb_endpoint, table_name)
+    with pytest.raises(InvalidSessionError, match="empty user_id"):
+        storage.upsert(AgentSession(session_id="s1", user_id=""))
+    assert storage.get_all_session_ids(user_id="") == []
