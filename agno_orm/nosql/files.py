@@ -12,7 +12,8 @@ read in place. Writes go to a temporary file in the same directory, are fsynced 
 the old file (`os.replace`), so readers see the old or the new version, never a torn one, even
 when the writer is killed. Writers take an exclusive `flock` on the directory for the
 read-check-write of an upsert or delete, so processes sharing the directory do not lose updates.
-Needs a POSIX system (fcntl).
+Needs a POSIX system (fcntl). Listing reads every file of the directory, as agno's does: these
+storages suit a few thousand sessions; beyond that use a server backend.
 """
 
 from __future__ import annotations
