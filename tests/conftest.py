@@ -107,6 +107,41 @@ def mongodb_client() -> Iterator[Any]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """A MariaDB server here (servers.mariadb_url), or the MySQL 8 of AGNO_ORM_TEST_MYSQL_URL."""
+    try:
+        return servers.mariadb_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"MariaDB/MySQL: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    engine = create_engine(mysql_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def singlestore_url() -> str:
+    """A real SingleStore when one is given or Docker answers, else MariaDB through the singlestoredb
+    dialect (servers.singlestore_url says which): no SingleStore server can run on this machine."""
+    try:
+        return servers.singlestore_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"SingleStore: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def singlestore_engine(singlestore_url: str) -> Iterator[Engine]:
+    engine = create_engine(singlestore_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"

@@ -1,4 +1,4 @@
-"""Real PostgreSQL, MariaDB and Redis servers for the test suite.
+"""Real PostgreSQL, MariaDB and Redis servers for the test suite (and SingleStore, or its stand-in).
 
 Each ``*_url()`` function returns the URL of a server that answers, found in this order:
 
@@ -42,7 +42,15 @@ from urllib.error import URLError
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
-__all__ = ["ServerUnavailable", "dynamodb_url", "mariadb_url", "mongodb_url", "postgres_url", "redis_url"]
+__all__ = [
+    "ServerUnavailable",
+    "dynamodb_url",
+    "mariadb_url",
+    "mongodb_url",
+    "postgres_url",
+    "redis_url",
+    "singlestore_url",
+]
 
 POSTGRES_URL_ENV = "AGNO_ORM_TEST_POSTGRES_URL"
 MYSQL_URL_ENV = "AGNO_ORM_TEST_MYSQL_URL"
@@ -262,6 +270,82 @@ def _mariadb_prepare(port: int, ours: str | None = None) -> str | None:
                 return f"port {port} is answered by another server ({theirs})"
             cursor.execute("CREATE DATABASE IF NOT EXISTS test CHARACTER SET utf8mb4")
     except pymysql.MySQLError as exc:
+        return str(exc)
+    return None
+
+
+# --- SingleStore ----------------------------------------------------------------------------
+
+SINGLESTORE_URL_ENV = "AGNO_ORM_TEST_SINGLESTORE_URL"
+SINGLESTORE_IMAGE = "ghcr.io/singlestore-labs/singlestoredb-dev:latest"
+SINGLESTORE_START_TIMEOUT = 300.0  # the dev image starts a whole cluster: minutes, not seconds
+
+
+@_once
+def singlestore_url() -> str:
+    """SQLAlchemy URL (``singlestoredb://``) for the SingleStore tests.
+
+    SingleStore cannot run on this machine, so after step 1 (``AGNO_ORM_TEST_SINGLESTORE_URL``)
+    come SingleStore's dev image where a Docker engine answers (set ``SINGLESTORE_LICENSE`` if
+    the image asks for one), then the stand-in: the MariaDB/MySQL server of ``mariadb_url()``
+    through the ``singlestoredb`` dialect, which speaks the MySQL protocol. Only a real server
+    runs SingleStore's own DDL (shard and sort keys, hash indexes): tests tell the two apart with
+    ``SHOW VARIABLES LIKE 'memsql_version'``, which only SingleStore answers.
+    """
+    if url := os.environ.get(SINGLESTORE_URL_ENV):
+        return _verified_sql_url(SINGLESTORE_URL_ENV, url)
+    return _first("SingleStore", _singlestore_container, _singlestore_stand_in)
+
+
+def _singlestore_stand_in() -> str:
+    import sqlalchemy as sa
+
+    if importlib.util.find_spec("sqlalchemy_singlestoredb") is None:
+        raise ServerUnavailable("sqlalchemy-singlestoredb is not installed (pip install -e '.[dev]')")
+    url = sa.make_url(mariadb_url()).set(drivername="singlestoredb")
+    return url.render_as_string(hide_password=False)
+
+
+def _singlestore_container() -> str:
+    _skip_shared_servers("SingleStore's dev image")
+    try:
+        from testcontainers.core.container import DockerContainer
+    except ImportError as exc:
+        raise ServerUnavailable("testcontainers is not installed (optional)") from exc
+    if not _docker_answers():
+        raise ServerUnavailable("no Docker engine answers, so SingleStore's dev image cannot run")
+    container = DockerContainer(SINGLESTORE_IMAGE).with_env("ROOT_PASSWORD", "test").with_exposed_ports(3306)
+    if licence := os.environ.get("SINGLESTORE_LICENSE"):
+        container.with_env("SINGLESTORE_LICENSE", licence)
+    try:
+        container.start()
+    except Exception as exc:  # pulling or starting can fail in many ways; fall back to the stand-in
+        raise ServerUnavailable(f"testcontainers could not start {SINGLESTORE_IMAGE}: {exc}") from exc
+    atexit.register(container.stop)
+    host, port = container.get_container_host_ip(), container.get_exposed_port(3306)
+    server = f"singlestoredb://root:test@{host}:{port}"
+    deadline = time.monotonic() + SINGLESTORE_START_TIMEOUT
+    while error := _singlestore_prepare(server):
+        if time.monotonic() > deadline:
+            raise ServerUnavailable(
+                f"{SINGLESTORE_IMAGE} did not answer in {SINGLESTORE_START_TIMEOUT:.0f} s: {error}"
+            )
+        time.sleep(2)
+    return f"{server}/test"
+
+
+def _singlestore_prepare(server: str) -> str | None:
+    """Create database ``test`` on the server; return why not, or None on success."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(server, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("CREATE DATABASE IF NOT EXISTS test")
+        finally:
+            engine.dispose()
+    except Exception as exc:  # not up yet: refused, reset, still starting its nodes
         return str(exc)
     return None
 

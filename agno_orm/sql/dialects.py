@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, inspect, literal_column, text
+from sqlalchemy import Connection, Table, inspect, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
@@ -153,19 +153,10 @@ class MySQLHooks(DialectHooks):
 
 
 class SingleStoreHooks(MySQLHooks):
-    name = "singlestoredb"
+    """MySQL's hooks; the upsert too: SingleStore reports a MySQL 5.x server version, for which
+    SQLAlchemy writes `ON DUPLICATE KEY UPDATE col = VALUES(col)`, the form SingleStore documents."""
 
-    def upsert(self, table: Table, values: Mapping[str, Any], keep_on_update: frozenset[str]) -> Insert:
-        # `VALUES(col)`, the form SingleStore documents. For `stmt.inserted[...]` SQLAlchemy writes
-        # MySQL 8.0.20's row alias (`AS new ... new.col`) when the server reports version 8.0.20 or
-        # later, as SingleStore may; a literal VALUES(...) is left as it is.
-        stmt = mysql.insert(table).values(**values)
-        updates: dict[str, Any] = {
-            c.name: literal_column(f"VALUES(`{c.name}`)")
-            for c in table.columns
-            if c.name not in keep_on_update
-        }
-        return stmt.on_duplicate_key_update(updates)
+    name = "singlestoredb"
 
     def _get_lock(self, connection: Connection) -> bool:
         """GET_LOCK where the server has it; False (upgrades not serialized) where it refuses it.

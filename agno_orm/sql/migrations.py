@@ -31,8 +31,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Column, Connection, Engine, MetaData, String, Table, create_engine, inspect
-from sqlalchemy.dialects.mysql import LONGTEXT
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, inspect
 from sqlalchemy.pool import NullPool
 
 from agno_orm.errors import InvalidInputError, StorageError
@@ -197,26 +196,14 @@ def _configure(context: EnvironmentContext, spec: TableSpec, dialect_name: str, 
         include_schemas=spec.schema is not None,
         include_name=include_name,
         include_object=include_object,
-        compare_type=_compare_type,
+        # MariaDB has no JSON type: JSON creates LONGTEXT with CHECK (json_valid(col)), and reflection
+        # reads LONGTEXT back. Alembic's MySQL implementation (and our SingleStore one, its subclass)
+        # counts JSON and LONGTEXT as synonyms, so `alembic check` sees no drift there while still
+        # seeing any other type change (tests/sql: test_alembic_check_still_sees_a_json_column_...).
+        compare_type=True,
         render_as_batch=dialect_name == "sqlite",
         **options,
     )
-
-
-def _compare_type(
-    context: MigrationContext, inspected: Any, metadata: Any, inspected_type: Any, metadata_type: Any
-) -> bool | None:
-    """Alembic's type comparison, except for JSON on MariaDB: False means "no change", None "ask Alembic"."""
-    # MariaDB has no JSON type: `JSON` is an alias that creates LONGTEXT with CHECK (json_valid(col)),
-    # and reflection reads the column back as LONGTEXT. Without this, `alembic check` would report
-    # every JSON column as changed on MariaDB, and autogenerate would propose to alter each one.
-    if (
-        getattr(context.dialect, "is_mariadb", False)
-        and isinstance(inspected_type, LONGTEXT)
-        and isinstance(metadata_type.dialect_impl(context.dialect), JSON)
-    ):
-        return False
-    return None
 
 
 def _run_online(
