@@ -8,6 +8,7 @@ from agno_orm.errors import (
     InvalidInputError,
     InvalidSessionError,
     MissingDependencyError,
+    PayloadTooLargeError,
     SchemaError,
     SchemaOutOfDateError,
     StorageConnectionError,
@@ -21,7 +22,7 @@ from agno_orm.sessions import (
     WorkflowSession,
     WorkflowSessionV2,
 )
-from agno_orm.sql import PostgresStorage, SqliteStorage, SqlStorage
+from agno_orm.sql import MySQLStorage, PostgresStorage, SingleStoreStorage, SqliteStorage, SqlStorage
 from agno_orm.storage import Storage
 
 __version__ = "0.1.0"
@@ -32,10 +33,13 @@ __all__ = [
     "InvalidSessionError",
     "MissingDependencyError",
     "Mode",
+    "MySQLStorage",
+    "PayloadTooLargeError",
     "PostgresStorage",
     "SchemaError",
     "SchemaOutOfDateError",
     "Session",
+    "SingleStoreStorage",
     "SqlStorage",
     "SqliteStorage",
     "Storage",

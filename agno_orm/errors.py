@@ -7,6 +7,7 @@ only "not found" is answered with None or an empty list.
     StorageError                      base of everything this package raises
     ├── InvalidInputError (ValueError)  an argument is wrong: unknown mode, bad identifier, bad limit
     │   └── InvalidSessionError         a session cannot be stored: bad session_id, non-JSON payload
+    │       └── PayloadTooLargeError    the stored session would exceed the backend's size limit
     ├── MissingDependencyError (ImportError)
     │                                   an optional driver is not installed; names the extra to install
     ├── StorageConnectionError          the database could not be reached, or the connection was lost
@@ -28,6 +29,11 @@ class InvalidInputError(StorageError, ValueError):
 
 class InvalidSessionError(InvalidInputError):
     """Raised before anything is written when a session cannot be stored as given."""
+
+
+class PayloadTooLargeError(InvalidSessionError):
+    """Raised before anything is written when the stored session would exceed the backend's size
+    limit (DynamoDB's 400 KB per item); names the size and the limit."""
 
 
 class MissingDependencyError(StorageError, ImportError):

@@ -64,6 +64,84 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        return servers.redis_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"Redis: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> str:
+    """Endpoint URL of a DynamoDB-compatible server on loopback (moto's server unless one is given)."""
+    try:
+        return servers.dynamodb_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"DynamoDB: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def dynamodb_client(dynamodb_endpoint: str) -> Any:
+    """One boto3 client for the suite (making one takes a tenth of a second); moto takes any key."""
+    boto3 = pytest.importorskip("boto3")
+    credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    return boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1", **credentials)
+
+
+@pytest.fixture(scope="session")
+def mongodb_client() -> Iterator[Any]:
+    """A real MongoDB server's client when one can be had (servers.mongodb_url), else the in-process
+    pymongo-compatible engine mongomock-ng: no MongoDB server can run on this machine."""
+    try:
+        url = servers.mongodb_url()
+    except servers.ServerUnavailable:
+        mongomock = pytest.importorskip("mongomock_ng")
+        yield mongomock.MongoClient()
+        return
+    pymongo = pytest.importorskip("pymongo")
+    client = pymongo.MongoClient(url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """A MariaDB server here (servers.mariadb_url), or the MySQL 8 of AGNO_ORM_TEST_MYSQL_URL."""
+    try:
+        return servers.mariadb_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"MariaDB/MySQL: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    engine = create_engine(mysql_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def singlestore_url() -> str:
+    """A real SingleStore when one is given or Docker answers, else MariaDB through the singlestoredb
+    dialect (servers.singlestore_url says which): no SingleStore server can run on this machine."""
+    try:
+        return servers.singlestore_url()
+    except servers.ServerUnavailable as exc:
+        unavailable(f"SingleStore: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def singlestore_engine(singlestore_url: str) -> Iterator[Engine]:
+    engine = create_engine(singlestore_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"

@@ -1,4 +1,4 @@
-"""Real PostgreSQL, MariaDB and Redis servers for the test suite.
+"""Real PostgreSQL, MariaDB and Redis servers for the test suite (and SingleStore, or its stand-in).
 
 Each ``*_url()`` function returns the URL of a server that answers, found in this order:
 
@@ -24,6 +24,7 @@ import contextlib
 import functools
 import glob
 import importlib
+import importlib.util
 import os
 import pwd
 import re
@@ -31,18 +32,31 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
-__all__ = ["ServerUnavailable", "mariadb_url", "postgres_url", "redis_url"]
+__all__ = [
+    "ServerUnavailable",
+    "dynamodb_url",
+    "mariadb_url",
+    "mongodb_url",
+    "postgres_url",
+    "redis_url",
+    "singlestore_url",
+]
 
 POSTGRES_URL_ENV = "AGNO_ORM_TEST_POSTGRES_URL"
 MYSQL_URL_ENV = "AGNO_ORM_TEST_MYSQL_URL"
 REDIS_URL_ENV = "AGNO_ORM_TEST_REDIS_URL"
+DYNAMODB_URL_ENV = "AGNO_ORM_TEST_DYNAMODB_URL"
+MONGODB_URL_ENV = "AGNO_ORM_TEST_MONGODB_URL"
 PRIVATE_SERVERS_ENV = "AGNO_ORM_TEST_PRIVATE_SERVERS"
 
 START_TIMEOUT = 30.0  # seconds a private server may take to answer
@@ -260,6 +274,82 @@ def _mariadb_prepare(port: int, ours: str | None = None) -> str | None:
     return None
 
 
+# --- SingleStore ----------------------------------------------------------------------------
+
+SINGLESTORE_URL_ENV = "AGNO_ORM_TEST_SINGLESTORE_URL"
+SINGLESTORE_IMAGE = "ghcr.io/singlestore-labs/singlestoredb-dev:latest"
+SINGLESTORE_START_TIMEOUT = 300.0  # the dev image starts a whole cluster: minutes, not seconds
+
+
+@_once
+def singlestore_url() -> str:
+    """SQLAlchemy URL (``singlestoredb://``) for the SingleStore tests.
+
+    SingleStore cannot run on this machine, so after step 1 (``AGNO_ORM_TEST_SINGLESTORE_URL``)
+    come SingleStore's dev image where a Docker engine answers (set ``SINGLESTORE_LICENSE`` if
+    the image asks for one), then the stand-in: the MariaDB/MySQL server of ``mariadb_url()``
+    through the ``singlestoredb`` dialect, which speaks the MySQL protocol. Only a real server
+    runs SingleStore's own DDL (shard and sort keys, hash indexes): tests tell the two apart with
+    ``SHOW VARIABLES LIKE 'memsql_version'``, which only SingleStore answers.
+    """
+    if url := os.environ.get(SINGLESTORE_URL_ENV):
+        return _verified_sql_url(SINGLESTORE_URL_ENV, url)
+    return _first("SingleStore", _singlestore_container, _singlestore_stand_in)
+
+
+def _singlestore_stand_in() -> str:
+    import sqlalchemy as sa
+
+    if importlib.util.find_spec("sqlalchemy_singlestoredb") is None:
+        raise ServerUnavailable("sqlalchemy-singlestoredb is not installed (pip install -e '.[dev]')")
+    url = sa.make_url(mariadb_url()).set(drivername="singlestoredb")
+    return url.render_as_string(hide_password=False)
+
+
+def _singlestore_container() -> str:
+    _skip_shared_servers("SingleStore's dev image")
+    try:
+        from testcontainers.core.container import DockerContainer
+    except ImportError as exc:
+        raise ServerUnavailable("testcontainers is not installed (optional)") from exc
+    if not _docker_answers():
+        raise ServerUnavailable("no Docker engine answers, so SingleStore's dev image cannot run")
+    container = DockerContainer(SINGLESTORE_IMAGE).with_env("ROOT_PASSWORD", "test").with_exposed_ports(3306)
+    if licence := os.environ.get("SINGLESTORE_LICENSE"):
+        container.with_env("SINGLESTORE_LICENSE", licence)
+    try:
+        container.start()
+    except Exception as exc:  # pulling or starting can fail in many ways; fall back to the stand-in
+        raise ServerUnavailable(f"testcontainers could not start {SINGLESTORE_IMAGE}: {exc}") from exc
+    atexit.register(container.stop)
+    host, port = container.get_container_host_ip(), container.get_exposed_port(3306)
+    server = f"singlestoredb://root:test@{host}:{port}"
+    deadline = time.monotonic() + SINGLESTORE_START_TIMEOUT
+    while error := _singlestore_prepare(server):
+        if time.monotonic() > deadline:
+            raise ServerUnavailable(
+                f"{SINGLESTORE_IMAGE} did not answer in {SINGLESTORE_START_TIMEOUT:.0f} s: {error}"
+            )
+        time.sleep(2)
+    return f"{server}/test"
+
+
+def _singlestore_prepare(server: str) -> str | None:
+    """Create database ``test`` on the server; return why not, or None on success."""
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(server, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("CREATE DATABASE IF NOT EXISTS test")
+        finally:
+            engine.dispose()
+    except Exception as exc:  # not up yet: refused, reset, still starting its nodes
+        return str(exc)
+    return None
+
+
 # --- Redis ----------------------------------------------------------------------------------
 
 
@@ -318,6 +408,90 @@ def _redis_ask(host: str, port: int, command: bytes, *expected: bytes) -> str | 
     except OSError as exc:
         return str(exc)
     return None if any(e in reply for e in expected) else f"unexpected reply to {command.decode()}: {reply!r}"
+
+
+# --- DynamoDB -------------------------------------------------------------------------------
+
+
+@_once
+def dynamodb_url() -> str:
+    """Endpoint URL (``http://``) of a DynamoDB-compatible server.
+
+    No DynamoDB server is installed anywhere: step 2 and 3 do not apply, and step 4 is moto's
+    server (``moto[dynamodb,server]``, a dev dependency) in a subprocess on a free loopback port.
+    """
+    if url := os.environ.get(DYNAMODB_URL_ENV):
+        if error := _http_answers(url):
+            raise ServerUnavailable(f"{DYNAMODB_URL_ENV} is set but does not answer: {error}")
+        return url
+    return _first("DynamoDB", _dynamodb_private)
+
+
+def _dynamodb_private() -> str:
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise ServerUnavailable("moto[dynamodb,server] is not installed (pip install -e '.[dev]')")
+    base = _private_dir("moto", None)
+    log, port = base / "moto.log", _free_port()
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=base,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(_stop_process, server)
+    url = f"http://127.0.0.1:{port}"
+    _wait_until_answers("moto_server", server, log, lambda: _http_answers(f"{url}/moto-api/"))
+    return url
+
+
+def _http_answers(url: str) -> str | None:
+    """Return why ``url`` does not answer an HTTP GET, or None if it does (any status)."""
+    try:
+        with urlopen(url, timeout=2):
+            return None
+    except URLError as exc:
+        if getattr(exc, "code", None) is not None:  # an HTTP error status is an answer
+            return None
+        return str(exc.reason)
+    except OSError as exc:
+        return str(exc)
+
+
+# --- MongoDB --------------------------------------------------------------------------------
+
+
+@_once
+def mongodb_url() -> str:
+    """URL (``mongodb://``) of a real MongoDB server: AGNO_ORM_TEST_MONGODB_URL, or testcontainers.
+
+    MongoDB cannot be installed here (Debian ships no server), so there is no step 2 or 4; the
+    tests then use an in-process engine instead (see conftest.py).
+    """
+    if url := os.environ.get(MONGODB_URL_ENV):
+        if error := _mongodb_ping(url):
+            raise ServerUnavailable(f"{MONGODB_URL_ENV} is set but does not answer: {error}")
+        return url
+    return _first("MongoDB", _mongodb_container)
+
+
+def _mongodb_container() -> str:
+    container = _start_container("testcontainers.mongodb", "MongoDbContainer", "mongo:7")
+    return str(container.get_connection_url())
+
+
+def _mongodb_ping(url: str) -> str | None:
+    try:
+        import pymongo
+    except ImportError:
+        return "pymongo is not installed (pip install -e '.[dev]')"
+    try:
+        with pymongo.MongoClient(url, serverSelectionTimeoutMS=3000) as client:
+            client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        return str(exc)
+    return None
 
 
 # --- Shared helpers -------------------------------------------------------------------------

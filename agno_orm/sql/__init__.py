@@ -1,7 +1,9 @@
 """The SQL family: ORM models, the shared SqlStorage, thin per-dialect storages, the Alembic runner."""
 
+from agno_orm.sql.mysql import MySQLStorage
 from agno_orm.sql.postgres import PostgresStorage
+from agno_orm.sql.singlestore import SingleStoreStorage
 from agno_orm.sql.sqlite import SqliteStorage
 from agno_orm.sql.storage import SqlStorage
 
-__all__ = ["PostgresStorage", "SqlStorage", "SqliteStorage"]
+__all__ = ["MySQLStorage", "PostgresStorage", "SingleStoreStorage", "SqlStorage", "SqliteStorage"]

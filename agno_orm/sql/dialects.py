@@ -12,15 +12,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, inspect, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql.dml import Insert
 
+from agno_orm.errors import StorageError
+
 __all__ = ["DialectHooks", "hooks_for"]
 
 _UPGRADE_LOCK_NAME = "agno_orm_schema_upgrade"
+_UPGRADE_LOCK_TIMEOUT = 300  # seconds
 
 Rows = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 """One row's values, or several rows' for a multi-row INSERT."""
@@ -89,6 +92,22 @@ class PostgresHooks(DialectHooks):
         yield
 
 
+# Server error codes of the MySQL family that mean the server is unreachable, refused the login
+# or dropped the connection. Every other server error is raised as OperationalError by pymysql
+# too (a deadlock, a lock wait timeout), so the exception class cannot tell them apart.
+_MYSQL_CONNECTION_ERRORS = frozenset(
+    {1040, 1042, 1043, 1044, 1045, 1053, 1129, 1130, 1152, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055}
+)
+# GET_LOCK missing or refused: no such function (1305), not supported (1235), or a feature
+# SingleStore's distributed engine does not offer (1706).
+_MYSQL_UNSUPPORTED_FUNCTION_ERRORS = frozenset({1235, 1305, 1706})
+
+
+def _mysql_error_code(exc: DBAPIError) -> int | None:
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    return code if isinstance(code, int) else None
+
+
 class MySQLHooks(DialectHooks):
     name = "mysql"
     upsert_returns_row = False
@@ -101,15 +120,60 @@ class MySQLHooks(DialectHooks):
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
         # MySQL commits DDL implicitly, so the lock is a session-level named lock, released explicitly.
-        acquired = connection.execute(
-            text("SELECT GET_LOCK(:name, :timeout)"), {"name": _UPGRADE_LOCK_NAME, "timeout": 300}
-        ).scalar()
-        if acquired != 1:
-            raise TimeoutError("timed out after 300 s waiting for another process's schema upgrade")
+        locked = self._get_lock(connection)
         try:
             yield
         finally:
-            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _UPGRADE_LOCK_NAME})
+            if locked:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _UPGRADE_LOCK_NAME})
+
+    def _get_lock(self, connection: Connection) -> bool:
+        """Take the named lock, waiting for another process's upgrade; True once it is held."""
+        acquired = connection.execute(
+            text("SELECT GET_LOCK(:name, :timeout)"),
+            {"name": _UPGRADE_LOCK_NAME, "timeout": _UPGRADE_LOCK_TIMEOUT},
+        ).scalar()
+        if acquired != 1:
+            raise StorageError(
+                f"timed out after {_UPGRADE_LOCK_TIMEOUT} s waiting for another process's schema upgrade"
+            )
+        return True
+
+    def ensure_schema(self, connection: Connection, schema: str | None) -> None:
+        """Create the database `schema` names (a schema is a database here) only if it is missing.
+
+        Looking first means a user without the CREATE privilege can use a database made for them.
+        """
+        if schema is not None and not inspect(connection).has_schema(schema):
+            super().ensure_schema(connection, schema)
+
+    def is_connection_error(self, exc: DBAPIError) -> bool:
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, InterfaceError)
+            or _mysql_error_code(exc) in _MYSQL_CONNECTION_ERRORS
+        )
+
+
+class SingleStoreHooks(MySQLHooks):
+    """MySQL's hooks; the upsert too: SingleStore reports a MySQL 5.x server version, for which
+    SQLAlchemy writes `ON DUPLICATE KEY UPDATE col = VALUES(col)`, the form SingleStore documents."""
+
+    name = "singlestoredb"
+
+    def _get_lock(self, connection: Connection) -> bool:
+        """GET_LOCK where the server has it; False (upgrades not serialized) where it refuses it.
+
+        Whether SingleStore offers GET_LOCK could not be verified (no server was available), and a
+        refusal must not make every first use fail. Without the lock, two processes creating the
+        same table at the same moment can make one of them raise a StorageError; a retry works.
+        """
+        try:
+            return super()._get_lock(connection)
+        except DBAPIError as exc:
+            if _mysql_error_code(exc) not in _MYSQL_UNSUPPORTED_FUNCTION_ERRORS:
+                raise
+            return False
 
 
 def _lock_key() -> int:
@@ -118,10 +182,9 @@ def _lock_key() -> int:
 
 
 _HOOKS: dict[str, DialectHooks] = {
-    hooks.name: hooks for hooks in (SqliteHooks(), PostgresHooks(), MySQLHooks())
+    hooks.name: hooks for hooks in (SqliteHooks(), PostgresHooks(), MySQLHooks(), SingleStoreHooks())
 }
 _HOOKS["mariadb"] = _HOOKS["mysql"]
-_HOOKS["singlestoredb"] = _HOOKS["mysql"]
 
 
 def hooks_for(dialect_name: str) -> DialectHooks:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agno_orm.errors import InvalidInputError
 from agno_orm.sessions import ENTITY_FIELD, MODES, Mode
+from agno_orm.sql import _singlestore_ddl
 
 __all__ = [
     "DEFAULT_TABLE_NAMES",
@@ -30,6 +31,7 @@ __all__ = [
     "RunKeyType",
     "SessionIdType",
     "SessionModels",
+    "ShortString",
     "TableSpec",
     "index_name",
     "listing_indexes",
@@ -40,8 +42,13 @@ __all__ = [
     "session_table",
 ]
 
-SessionIdType = String().with_variant(String(255), "mysql", "mariadb")
-"""Unbounded VARCHAR as agno has it; MySQL needs a length to index it (InnoDB key limits)."""
+_MYSQL_FAMILY = ("mysql", "mariadb", "singlestoredb")
+
+SessionIdType = String().with_variant(String(255), *_MYSQL_FAMILY)
+"""Unbounded VARCHAR as agno has it; the MySQL family needs a length to index it (InnoDB key limits)."""
+
+ShortString = String().with_variant(String(255), *_MYSQL_FAMILY)
+"""The other id and name columns: VARCHAR, VARCHAR(255) on the MySQL family (as agno's MySQL tables)."""
 
 RunKeyType = String(255)
 """A run's key (see agno_orm.runs); bounded so MySQL can make it part of the primary key."""
@@ -100,7 +107,7 @@ def check_identifier(value: object, what: str, max_length: int) -> None:
 
 class _CommonColumns:
     session_id: Mapped[str] = mapped_column(SessionIdType, primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String)
+    user_id: Mapped[str | None] = mapped_column(ShortString)
     memory: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     session_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     extra_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
@@ -109,28 +116,28 @@ class _CommonColumns:
 
 
 class _AgentColumns(_CommonColumns):
-    agent_id: Mapped[str | None] = mapped_column(String)
-    team_session_id: Mapped[str | None] = mapped_column(String, index=True)
+    agent_id: Mapped[str | None] = mapped_column(ShortString)
+    team_session_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     agent_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     # added by revision 0002: agno's tables drop the field the dataclass has
-    workflow_session_id: Mapped[str | None] = mapped_column(String)
+    workflow_session_id: Mapped[str | None] = mapped_column(ShortString)
 
 
 class _TeamColumns(_CommonColumns):
-    team_id: Mapped[str | None] = mapped_column(String)
-    team_session_id: Mapped[str | None] = mapped_column(String, index=True)
+    team_id: Mapped[str | None] = mapped_column(ShortString)
+    team_session_id: Mapped[str | None] = mapped_column(ShortString, index=True)
     team_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
-    workflow_session_id: Mapped[str | None] = mapped_column(String)
+    workflow_session_id: Mapped[str | None] = mapped_column(ShortString)
 
 
 class _WorkflowColumns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String)
+    workflow_id: Mapped[str | None] = mapped_column(ShortString)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
 
 
 class _WorkflowV2Columns(_CommonColumns):
-    workflow_id: Mapped[str | None] = mapped_column(String)
-    workflow_name: Mapped[str | None] = mapped_column(String, index=True)
+    workflow_id: Mapped[str | None] = mapped_column(ShortString)
+    workflow_name: Mapped[str | None] = mapped_column(ShortString, index=True)
     workflow_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     runs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
 
@@ -195,14 +202,14 @@ def session_models(spec: TableSpec) -> SessionModels:
         pass
 
     entity = ENTITY_FIELD[spec.mode]
-    schema_args: dict[str, Any] = {"schema": spec.schema} if spec.schema is not None else {}
+    table_args: dict[str, Any] = {"schema": spec.schema, **_singlestore_ddl.table_options()}
     session_indexes = [
         Index(name, *columns) for name, columns in listing_indexes(spec.table_name, entity).items()
     ]
     session_class = type(
         _ROW_CLASS_NAMES[spec.mode],
         (Base, _COLUMNS_BY_MODE[spec.mode]),
-        {"__tablename__": spec.table_name, "__table_args__": (*session_indexes, schema_args)},
+        {"__tablename__": spec.table_name, "__table_args__": (*session_indexes, table_args)},
     )
     parent = f"{spec.qualified_name}.session_id"
     run_class = type(
@@ -212,9 +219,10 @@ def session_models(spec: TableSpec) -> SessionModels:
             "__tablename__": runs_table_name(spec.table_name),
             "__table_args__": (
                 Index(runs_position_index(spec.table_name), "session_id", "position"),
-                schema_args,
+                table_args,
             ),
             "__annotations__": {},
+            # SingleStore has no foreign keys: _singlestore_ddl leaves this one out of its DDL.
             "session_id": mapped_column(
                 SessionIdType, ForeignKey(parent, ondelete="CASCADE"), primary_key=True
             ),
@@ -226,6 +234,9 @@ def session_models(spec: TableSpec) -> SessionModels:
             "updated_at": mapped_column(EpochSeconds, nullable=False),
         },
     )
+    for table in (session_class.__table__, run_class.__table__):  # type: ignore[attr-defined]
+        for index in table.indexes:
+            index.dialect_kwargs.update(_singlestore_ddl.index_options())
     return SessionModels(session=session_class, run=run_class)
 
 

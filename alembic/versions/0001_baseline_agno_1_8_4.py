@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from agno_orm.sql.models import EpochSeconds, JsonDocument, SessionIdType, index_name
+from agno_orm.sql import _singlestore_ddl
+from agno_orm.sql.models import EpochSeconds, JsonDocument, SessionIdType, ShortString, index_name
 
 revision = "0001"
 down_revision = None
@@ -38,18 +39,26 @@ def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     op.create_table(
         table_name,
         sa.Column("session_id", SessionIdType, primary_key=True),
-        sa.Column("user_id", sa.String(), nullable=True),
+        sa.Column("user_id", ShortString, nullable=True),
         sa.Column("memory", JsonDocument, nullable=True),
         sa.Column("session_data", JsonDocument, nullable=True),
         sa.Column("extra_data", JsonDocument, nullable=True),
         sa.Column("created_at", EpochSeconds, nullable=True),
         sa.Column("updated_at", EpochSeconds, nullable=True),
-        *(sa.Column(name, sa.String(), nullable=True) for name in _MODE_INDEXED_COLUMNS[mode]),
+        *(sa.Column(name, ShortString, nullable=True) for name in _MODE_INDEXED_COLUMNS[mode]),
         *(sa.Column(name, JsonDocument, nullable=True) for name in _MODE_JSON_COLUMNS[mode]),
         schema=schema,
+        # utf8mb4 on the MySQL family; SingleStore's shard and sort keys (see _singlestore_ddl)
+        **_singlestore_ddl.table_options(),
     )
     for column in ["user_id", *_MODE_INDEXED_COLUMNS[mode]]:
-        op.create_index(index_name(table_name, schema, column), table_name, [column], schema=schema)
+        op.create_index(
+            index_name(table_name, schema, column),
+            table_name,
+            [column],
+            schema=schema,
+            **_singlestore_ddl.index_options(),
+        )
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:

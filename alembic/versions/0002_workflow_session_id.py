@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from agno_orm.sql.models import ShortString
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -20,7 +22,7 @@ _MODES = ("agent", "team")
 
 def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     if mode in _MODES:
-        op.add_column(table_name, sa.Column("workflow_session_id", sa.String(), nullable=True), schema=schema)
+        op.add_column(table_name, sa.Column("workflow_session_id", ShortString, nullable=True), schema=schema)
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:

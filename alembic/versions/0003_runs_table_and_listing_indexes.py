@@ -22,6 +22,7 @@ from alembic import op
 
 from agno_orm.runs import join_runs, run_digest, run_keys, split_runs
 from agno_orm.sessions import ENTITY_FIELD
+from agno_orm.sql import _singlestore_ddl
 from agno_orm.sql.models import (
     EpochSeconds,
     JsonDocument,
@@ -44,9 +45,12 @@ _BATCH = 500
 def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     entity = ENTITY_FIELD[mode]  # type: ignore[index]
     for column in ("user_id", entity):
-        op.drop_index(index_name(table_name, schema, column), table_name=table_name, schema=schema)
+        # if_exists: agno's own create() carries on when an index fails, and its SingleStore has none
+        op.drop_index(
+            index_name(table_name, schema, column), table_name=table_name, schema=schema, if_exists=True
+        )
     for name, columns in listing_indexes(table_name, entity).items():
-        op.create_index(name, table_name, columns, schema=schema)
+        op.create_index(name, table_name, columns, schema=schema, **_singlestore_ddl.index_options())
     parent = f"{schema}.{table_name}" if schema else table_name
     op.create_table(
         runs_table_name(table_name),
@@ -59,12 +63,14 @@ def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
         sa.Column("updated_at", EpochSeconds, nullable=False),
         sa.PrimaryKeyConstraint("session_id", "run_key"),
         schema=schema,
+        **_singlestore_ddl.table_options(),  # utf8mb4_bin like its parent: a foreign key needs equal types
     )
     op.create_index(
         runs_position_index(table_name),
         runs_table_name(table_name),
         ["session_id", "position"],
         schema=schema,
+        **_singlestore_ddl.index_options(),
     )
     _move_runs_out(table_name, schema, mode)
 
@@ -76,7 +82,13 @@ def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     for name in listing_indexes(table_name, entity):
         op.drop_index(name, table_name=table_name, schema=schema)
     for column in ("user_id", entity):
-        op.create_index(index_name(table_name, schema, column), table_name, [column], schema=schema)
+        op.create_index(
+            index_name(table_name, schema, column),
+            table_name,
+            [column],
+            schema=schema,
+            **_singlestore_ddl.index_options(),
+        )
 
 
 def _tables(table_name: str, schema: str | None, mode: str) -> tuple[sa.Table, sa.Table, str]:
@@ -121,6 +133,10 @@ def _batches(connection: sa.Connection, sessions: sa.Table) -> Iterator[list[sa.
 
 
 def _move_runs_out(table_name: str, schema: str | None, mode: str) -> None:
+    if op.get_context().as_sql:
+        # Offline (--sql) there are no rows to read. Nothing is lost: runs left in a session row are
+        # read from it as before, and its next upsert moves them.
+        return
     connection = op.get_bind()
     sessions, runs, holder = _tables(table_name, schema, mode)
     now = int(time.time())
@@ -161,6 +177,8 @@ def _move_runs_out(table_name: str, schema: str | None, mode: str) -> None:
 
 
 def _move_runs_back(table_name: str, schema: str | None, mode: str) -> None:
+    if op.get_context().as_sql:
+        raise RuntimeError("revision 0003 moves runs back into their sessions: downgrade online, not --sql")
     connection = op.get_bind()
     sessions, runs, holder = _tables(table_name, schema, mode)
     for rows in _batches(connection, sessions):

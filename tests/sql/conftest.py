@@ -1,4 +1,4 @@
-"""Fixtures for the migration tests: an empty database per test, for SQLite and PostgreSQL."""
+"""Fixtures for the migration tests: an empty database per test, for every SQL backend."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 REPO = Path(__file__).resolve().parents[2]
 
 SQL_BACKENDS = [
     pytest.param("sqlite", marks=pytest.mark.sqlite),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("singlestore", marks=pytest.mark.singlestore),
 ]
+MYSQL_FAMILY = {"mysql", "singlestore"}
 
 
 @pytest.fixture(params=SQL_BACKENDS)
@@ -26,6 +30,9 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """The URL of a database holding nothing, dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if request.param in MYSQL_FAMILY:
+        yield from _empty_mysql_database(make_url(request.getfixturevalue(f"{request.param}_url")))
         return
     server_url = make_url(request.getfixturevalue("postgres_url"))
     name = f"agno_orm_{uuid.uuid4().hex[:12]}"
@@ -37,6 +44,26 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_mysql_database(server_url: URL) -> Iterator[str]:
+    """A fresh database on a MySQL-family server (a schema is a database there), dropped afterwards.
+
+    Its default character set is 3-byte utf8, not the utf8mb4 our tables need: they must set
+    their own. (On a real SingleStore the database keeps the server's default.)
+    """
+    name = f"agno_orm_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, poolclass=NullPool)
+    with admin.connect() as connection:
+        singlestore = connection.execute(text("SHOW VARIABLES LIKE 'memsql_version'")).first() is not None
+        charset = "" if singlestore else " CHARACTER SET utf8"
+        connection.execute(text(f"CREATE DATABASE `{name}`{charset}"))
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
 
 

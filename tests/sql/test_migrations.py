@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Column, Engine, Index, MetaData, String, Table, create_engine, inspect, text
+from sqlalchemy.schema import DropIndex
 
 from agno_orm import AgentSession, SchemaError, SchemaOutOfDateError, SqliteStorage, TeamSession
 from agno_orm.errors import InvalidInputError
@@ -72,8 +73,9 @@ def test_alembic_check_reports_no_drift_after_upgrade(empty_db_url: str) -> None
 def test_alembic_check_reports_drift(empty_db_url: str, engine: Engine) -> None:
     ok(run_alembic(empty_db_url, "upgrade", "head"))
     schema = default_schema(engine)
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP INDEX {schema + '.' if schema else ''}team_sessions_by_entity"))
+    table = Table("team_sessions", MetaData(), Column("team_id", String(255)), schema=schema)
+    with engine.begin() as connection:  # DROP INDEX as the dialect spells it (MySQL: ... ON table)
+        connection.execute(DropIndex(Index("team_sessions_by_entity", table.c.team_id)))
     result = run_alembic(empty_db_url, "check")
     assert result.returncode != 0
     assert "team_sessions_by_entity" in result.stdout + result.stderr

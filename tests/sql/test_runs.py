@@ -207,8 +207,20 @@ def listing_statements(storage: SqlStorage) -> dict[str, Any]:
         event.remove(storage.db_engine, "before_cursor_execute", capture)
 
 
-def test_listings_read_an_index_in_order_without_sorting(engine: Engine) -> None:
-    storage = storage_on(engine)
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.sqlite),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def plan_engine(request: pytest.FixtureRequest) -> Engine:
+    """The dialects whose query plans are asserted: PostgreSQL and SQLite."""
+    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+
+
+def test_listings_read_an_index_in_order_without_sorting(plan_engine: Engine) -> None:
+    engine = plan_engine
+    storage = SqlStorage(unique_table_name(), engine, schema=schema_of(engine))
     for i in range(30):
         storage.upsert(
             AgentSession(session_id=f"s{i}", user_id=f"u{i % 3}", agent_id=f"a{i % 2}", created_at=i)

@@ -1,0 +1,222 @@
+"""`MongoDbStorage`: one document per session in a collection (database `agno` by default).
+
+Documents are the session's fields plus `mode` (see `_documents`). On first use in a mode the
+storage itself ensures its indexes (agno's are made only by an explicit `create()`):
+
+    session_id_1                                  unique: one document per session id
+    created_at_-1_session_id_-1                   listing without filters, newest first
+    user_id_1_created_at_-1_session_id_-1         listing by user
+    <entity>_id_1_created_at_-1_session_id_-1     listing by agent, team or workflow id
+
+An upsert is one `find_one_and_update(..., upsert=True)` whose filter selects the id in this
+mode; `$setOnInsert` sets created_at only when the document is new. If the id is held by another
+mode's document, the upsert's insert hits the unique index and the storage refuses the session.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from agno_orm.errors import StorageError
+from agno_orm.nosql import _documents as documents
+from agno_orm.nosql._documents import MODE_KEY, Document
+from agno_orm.nosql._drivers import require, translated
+from agno_orm.sessions import ENTITY_FIELD, Mode, Session
+from agno_orm.storage import Storage, check_limit, check_session_id, keep_last_runs
+
+__all__ = ["MongoDbStorage"]
+
+_NEWEST_FIRST = [("created_at", -1), ("session_id", -1)]
+_MAX_ATTEMPTS = 5  # an upsert racing an insert of the same new id retries (MongoDB may not)
+
+
+class MongoDbStorage(Storage):
+    """Sessions in a MongoDB collection (agno 1.8.4's `MongoDbStorage`; extra `mongodb`).
+
+    Connects with `client` (a `pymongo.MongoClient` or a compatible one, used as given), else
+    `db_url` (None: MongoDB's default, localhost:27017). Copies share the client.
+    """
+
+    def __init__(
+        self,
+        collection_name: str,
+        db_url: str | None = None,
+        db_name: str = "agno",
+        client: Any = None,
+        mode: Mode | None = "agent",
+    ) -> None:
+        super().__init__(mode)
+        pymongo = self._pymongo  # fails here, not at first use, when pymongo is missing
+        if client is None:
+            client = pymongo.MongoClient(db_url)
+        self.collection_name = collection_name
+        self.db_url = db_url
+        self.db_name = db_name
+        self._client = client
+        self.db = client[db_name]
+        self.collection = self.db[collection_name]
+        self._indexed: set[Mode] = set()
+        self._indexed_lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MongoDbStorage:
+        clone = copy.copy(self)
+        clone._indexed = set(self._indexed)
+        clone._indexed_lock = threading.Lock()
+        return clone
+
+    # -- Storage ---------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        self._ensure_indexes()
+
+    def upgrade_schema(self) -> None:
+        self._ensure_indexes()
+
+    def read(
+        self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
+    ) -> Session | None:
+        check_session_id(session_id)
+        check_limit(runs_limit)
+        query: dict[str, Any] = {"session_id": session_id, **self._mode_filter()}
+        if user_id:
+            query["user_id"] = user_id
+        with self._translated("reading a session"):
+            self._ensure_indexes()
+            document = self.collection.find_one(query, {"_id": 0})
+        if document is None:
+            return None
+        return keep_last_runs(documents.to_session(self, document, self._where), runs_limit)
+
+    def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
+        with self._translated("listing session ids"):
+            self._ensure_indexes()
+            cursor = self.collection.find(self._filter(user_id, entity_id), {"_id": 0, "session_id": 1})
+            return [d["session_id"] for d in cursor.sort(_NEWEST_FIRST)]
+
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+        return self.get_recent_sessions(user_id, entity_id, limit=None)
+
+    def get_recent_sessions(
+        self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
+    ) -> list[Session]:
+        check_limit(limit)
+        if limit == 0:  # pymongo reads limit(0) as "no limit"
+            return []
+        with self._translated("listing sessions"):
+            self._ensure_indexes()
+            cursor = self.collection.find(self._filter(user_id, entity_id), {"_id": 0}).sort(_NEWEST_FIRST)
+            found: list[Document] = list(cursor if limit is None else cursor.limit(limit))
+        return [documents.to_session(self, d, self._where) for d in found]
+
+    def upsert(self, session: Any) -> Session:
+        record = self._record(self._validated(session))
+        session_id: str = record["session_id"]
+        now = int(time.time())
+        fields = {name: value for name, value in record.items() if name != "created_at"}
+        update = {
+            "$set": {**fields, "updated_at": now, MODE_KEY: self.mode},
+            "$setOnInsert": {"created_at": record["created_at"] or now},
+        }
+        pymongo = self._pymongo
+        with self._translated("upserting a session"):
+            self._ensure_indexes()
+            for _ in range(_MAX_ATTEMPTS):
+                try:
+                    document = self.collection.find_one_and_update(
+                        {"session_id": session_id, **self._mode_filter()},
+                        update,
+                        projection={"_id": 0},
+                        upsert=True,
+                        return_document=pymongo.ReturnDocument.AFTER,
+                    )
+                    return documents.to_session(self, document, self._where)
+                except pymongo.errors.DuplicateKeyError:
+                    # Either another mode holds the id (refused) or a concurrent insert won (retry).
+                    existing = self.collection.find_one({"session_id": session_id}, {"_id": 0})
+                    documents.check_replaceable(existing, session_id, self.mode, self._where)
+        raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
+
+    def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
+        if session_id is None:
+            return
+        check_session_id(session_id)
+        query: dict[str, Any] = {"session_id": session_id, **self._mode_filter()}
+        if user_id is not None:
+            query["user_id"] = user_id
+        with self._translated("deleting a session"):
+            self.collection.delete_one(query)
+
+    def drop(self) -> None:
+        """Delete the current mode's sessions; the collection goes too once it is empty."""
+        with self._translated("dropping the sessions"):
+            self.collection.delete_many(self._mode_filter())
+            if self.collection.find_one({}, {"_id": 1}) is None:
+                self.collection.drop()
+        with self._indexed_lock:
+            self._indexed.clear()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    @property
+    def _pymongo(self) -> ModuleType:
+        return require("pymongo", package="pymongo", extra="mongodb")
+
+    @property
+    def _where(self) -> str:
+        return f"MongoDbStorage({self.db_name}.{self.collection_name})"
+
+    def _mode_filter(self) -> dict[str, Any]:
+        """Selects documents of the current mode: marked so, or agno's, inferred as `_documents` says."""
+        own, earlier, takes_rest = documents.legacy_rule(self.mode)
+        legacy: list[dict[str, Any]] = [
+            {"$or": [{key: {"$exists": True}} for key in own], "$nor": [_has(key) for key in earlier]}
+            if earlier
+            else {"$or": [_has(key) for key in own]}
+        ]
+        if takes_rest:
+            all_keys = [key for _, keys in documents.LEGACY_MODE_KEYS for key in keys]
+            legacy.append({"$nor": [_has(key) for key in all_keys]})
+        return {"$or": [{MODE_KEY: self.mode}, {MODE_KEY: {"$exists": False}, "$or": legacy}]}
+
+    def _filter(self, user_id: str | None, entity_id: str | None) -> dict[str, Any]:
+        query = self._mode_filter()
+        if user_id is not None:
+            query["user_id"] = user_id
+        if entity_id is not None:
+            query[ENTITY_FIELD[self.mode]] = entity_id
+        return query
+
+    def _ensure_indexes(self) -> None:
+        """Create this mode's indexes if missing; once per storage and mode (creating is idempotent)."""
+        mode = self.mode
+        if mode in self._indexed:
+            return
+        with self._indexed_lock, self._translated("creating the indexes"):
+            if mode in self._indexed:
+                return
+            self.collection.create_index("session_id", unique=True)
+            self.collection.create_index(_NEWEST_FIRST)
+            for field in ("user_id", ENTITY_FIELD[mode]):
+                self.collection.create_index([(field, 1), *_NEWEST_FIRST])
+            self._indexed.add(mode)
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """The one boundary where pymongo's exceptions become ours."""
+        errors = self._pymongo.errors
+        with translated(
+            f"{action} in {self._where}",
+            connection_errors=(errors.ConnectionFailure,),  # includes ServerSelectionTimeoutError
+            errors=(errors.PyMongoError,),
+        ):
+            yield
+
+
+def _has(key: str) -> dict[str, Any]:
+    return {key: {"$exists": True}}

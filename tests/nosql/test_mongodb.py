@@ -1,0 +1,104 @@
+"""MongoDbStorage: indexes ensured by the storage, one atomic upsert, modes, agno's documents, errors.
+
+Runs on the `mongodb_client` fixture: a real server when one can be had, else mongomock-ng.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agno_orm import AgentSession, InvalidSessionError, StorageConnectionError, TeamSession
+from agno_orm.nosql import MongoDbStorage
+
+pytestmark = pytest.mark.mongodb
+pymongo = pytest.importorskip("pymongo")
+
+
+@pytest.fixture
+def collection_name(mongodb_client: Any) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    mongodb_client["agno_orm_test"].drop_collection(name)
+
+
+def make(client: Any, name: str, mode: str = "agent") -> MongoDbStorage:
+    return MongoDbStorage(name, db_name="agno_orm_test", client=client, mode=mode)  # type: ignore[arg-type]
+
+
+class RecordingCollection:
+    """A collection proxy that records the name of every method called on it."""
+
+    def __init__(self, collection: Any) -> None:
+        self.calls: list[str] = []
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._collection, name)
+        if callable(attribute):
+            self.calls.append(name)
+        return attribute
+
+
+def test_the_unique_session_id_index_exists_after_first_use(
+    mongodb_client: Any, collection_name: str
+) -> None:
+    make(mongodb_client, collection_name).read("s1")  # no create() call, unlike agno
+    indexes = mongodb_client["agno_orm_test"][collection_name].index_information()
+    assert any(spec["key"] == [("session_id", 1)] and spec.get("unique") for spec in indexes.values())
+
+
+def test_listing_indexes_lead_with_the_filter_and_order_by_time(
+    mongodb_client: Any, collection_name: str
+) -> None:
+    make(mongodb_client, collection_name, mode="team").create()
+    keys = [
+        spec["key"] for spec in mongodb_client["agno_orm_test"][collection_name].index_information().values()
+    ]
+    for field in ("user_id", "team_id"):
+        assert [(field, 1), ("created_at", -1), ("session_id", -1)] in keys
+
+
+def test_upsert_is_one_atomic_call(mongodb_client: Any, collection_name: str) -> None:
+    storage = make(mongodb_client, collection_name)
+    storage.create()
+    storage.upsert(AgentSession(session_id="s1"))
+    recording = RecordingCollection(storage.collection)
+    storage.collection = recording
+    stored = storage.upsert(AgentSession(session_id="s1", created_at=5, user_id="u"))
+    assert recording.calls == ["find_one_and_update"]  # never find-then-update
+    assert stored.user_id == "u" and stored.created_at != 5  # created_at kept from the first write
+
+
+def test_an_id_held_by_another_mode_is_refused(mongodb_client: Any, collection_name: str) -> None:
+    make(mongodb_client, collection_name, mode="agent").upsert(AgentSession(session_id="s1", agent_id="a"))
+    with pytest.raises(InvalidSessionError, match="taken by a agent session"):
+        make(mongodb_client, collection_name, mode="team").upsert(TeamSession(session_id="s1"))
+    kept = make(mongodb_client, collection_name).read("s1")
+    assert kept is not None and kept.agent_id == "a"
+
+
+def test_documents_agno_wrote_are_read_by_their_mode(mongodb_client: Any, collection_name: str) -> None:
+    collection = mongodb_client["agno_orm_test"][collection_name]
+    collection.insert_one({"session_id": "a1", "agent_id": "x", "agent_data": None, "created_at": 1})
+    collection.insert_one({"session_id": "t1", "team_id": "x", "team_data": None, "created_at": 2})
+    agents, teams = make(mongodb_client, collection_name), make(mongodb_client, collection_name, "team")
+    assert agents.get_all_session_ids(entity_id="x") == ["a1"]
+    assert teams.get_all_session_ids(entity_id="x") == ["t1"]
+    assert agents.read("t1") is None
+    assert isinstance(teams.read("t1"), TeamSession)
+
+
+def test_an_unreachable_server_raises_storage_connection_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    storage = MongoDbStorage("sessions", db_url=f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=200")
+    with pytest.raises(StorageConnectionError) as raised:
+        storage.read("s1")
+    assert isinstance(raised.value.__cause__, pymongo.errors.ConnectionFailure)
+    storage._client.close()

@@ -1,0 +1,162 @@
+"""RedisStorage on a real Redis server: index-driven listing, expiry, agno's key layout, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agno_orm import AgentSession, StorageConnectionError
+from agno_orm.nosql import RedisStorage
+
+pytestmark = pytest.mark.redis
+redis = pytest.importorskip("redis")
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(client: Any) -> Iterator[str]:
+    prefix = f"t_{uuid.uuid4().hex[:12]}"
+    yield prefix
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+
+
+class CommandLog:
+    """Wraps a client's execute_command and records the name of every command sent."""
+
+    def __init__(self, client: Any) -> None:
+        self.names: list[str] = []
+        original = client.execute_command
+
+        def recorded(*args: Any, **options: Any) -> Any:
+            self.names.append(str(args[0]).upper())
+            return original(*args, **options)
+
+        client.execute_command = recorded
+
+
+def seed(storage: RedisStorage, count: int) -> None:
+    for i in range(count):
+        storage.upsert(
+            AgentSession(session_id=f"s{i:03}", user_id=f"u{i % 3}", agent_id="a", created_at=i + 1)
+        )
+
+
+def test_listing_sends_one_script_call_and_no_scan(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client)
+    seed(storage, 60)
+    log = CommandLog(client)
+    assert len(storage.get_all_session_ids()) == 60
+    assert [s.session_id for s in storage.get_recent_sessions(user_id="u0", limit=3)] == [
+        "s057",
+        "s054",
+        "s051",
+    ]
+    assert len(storage.get_all_sessions(entity_id="a")) == 60
+    assert log.names == ["EVALSHA"] * 3  # no SCAN, no KEYS, no GET per session
+
+
+def test_a_sessions_index_entries_follow_its_user(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client)
+    storage.upsert(AgentSession(session_id="s1", user_id="alice"))
+    storage.upsert(AgentSession(session_id="s1", user_id="bob"))
+    assert storage.get_all_session_ids(user_id="alice") == []
+    assert storage.get_all_session_ids(user_id="bob") == ["s1"]
+
+
+def test_concurrent_upserts_leave_the_session_in_its_users_index_only(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client)
+    users = [f"u{i}" for i in range(8)]
+
+    def write(user: str) -> None:
+        for _ in range(10):
+            storage.upsert(AgentSession(session_id="s1", user_id=user))
+
+    threads = [threading.Thread(target=write, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = storage.read("s1")
+    assert stored is not None
+    assert {u: storage.get_all_session_ids(user_id=u) for u in users} == {
+        u: ["s1"] if u == stored.user_id else [] for u in users
+    }
+
+
+def test_expire_gives_each_written_session_its_time_to_live(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client, expire=300)
+    storage.upsert(AgentSession(session_id="s1"))
+    assert 0 < client.ttl(f"{prefix}:s1") <= 300
+
+
+def test_an_expired_session_is_not_read(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client, expire=300)
+    storage.upsert(AgentSession(session_id="s1"))
+    client.pexpire(f"{prefix}:s1", 1)  # as if its time to live had run out
+    time.sleep(0.05)
+    assert storage.read("s1") is None
+
+
+def test_expired_sessions_leave_no_index_entries_behind(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client)
+    seed(storage, 5)
+    for session_id in ("s004", "s003"):  # the two newest, as if their time to live had run out
+        client.pexpire(f"{prefix}:{session_id}", 1)
+    time.sleep(0.05)
+    assert [s.session_id for s in storage.get_recent_sessions(limit=2)] == ["s002", "s001"]
+    assert storage.get_all_session_ids(user_id="u0") == ["s000"]  # s003 was u0's: pruned everywhere
+    index_keys = [k for k in client.scan_iter(match=f"{prefix}\0*") if client.type(k) == b"zset"]
+    members = {m for key in index_keys for m in client.zrange(key, 0, -1)}
+    assert members == {b"s000", b"s001", b"s002"}
+    assert set(client.hkeys(f"{prefix}\0agent\0members")) == members
+
+
+def test_sessions_live_under_agnos_keys_as_json(client: Any, prefix: str) -> None:
+    storage = RedisStorage(prefix, client=client)
+    storage.upsert(AgentSession(session_id="s1", agent_id="a", memory={"runs": []}))
+    value = json.loads(client.get(f"{prefix}:s1"))
+    assert value["session_id"] == "s1" and value["agent_id"] == "a" and value["memory"] == {"runs": []}
+    assert list(client.scan_iter(match=f"{prefix}:*")) == [
+        f"{prefix}:s1".encode()
+    ]  # agno's SCAN sees only it
+
+
+def test_sessions_agno_wrote_are_read_then_listed_after_upgrade_schema(client: Any, prefix: str) -> None:
+    agno_value = {"session_id": "old", "user_id": "u", "agent_id": "a", "memory": None, "created_at": 5}
+    client.set(f"{prefix}:old", json.dumps(agno_value))
+    storage = RedisStorage(prefix, client=client)
+    assert storage.read("old") is not None
+    assert storage.get_all_session_ids() == []
+    storage.upgrade_schema()
+    assert storage.get_all_session_ids(user_id="u", entity_id="a") == ["old"]
+
+
+def test_a_storage_connects_through_redis_url(redis_url: str, prefix: str) -> None:
+    storage = RedisStorage(prefix, redis_url=redis_url)
+    storage.upsert(AgentSession(session_id="s1"))
+    assert storage.get_all_session_ids() == ["s1"]
+
+
+def test_an_unreachable_server_raises_storage_connection_error(prefix: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    no_retries = redis.retry.Retry(redis.backoff.NoBackoff(), 0)  # fail at once, not after backoffs
+    storage = RedisStorage(prefix, client=redis.Redis(host="127.0.0.1", port=port, retry=no_retries))
+    with pytest.raises(StorageConnectionError) as raised:
+        storage.read("s1")
+    assert isinstance(raised.value.__cause__, redis.exceptions.ConnectionError)
