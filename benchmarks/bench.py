@@ -364,7 +364,7 @@ def main() -> None:
             for t, u in zip(listing_targets, users, strict=True)
         ]
         ours_listing, ours_user = listing_targets[1].storage, users[1]
-        summaries = best_of(5, lambda: ours_listing.list_sessions(user_id=ours_user, limit=20))
+        summaries = best_of(5, lambda s=ours_listing, u=ours_user: s.list_sessions(user_id=u, limit=20))
         of = f"({args.sessions // args.users:,} of {args.sessions:,} sessions)"
         lines.append(
             row(
