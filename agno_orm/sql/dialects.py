@@ -53,13 +53,19 @@ class DialectHooks:
         return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
 
+def _on_conflict_do_update(
+    stmt: sqlite.Insert | postgresql.Insert, table: Table, keep_on_update: frozenset[str]
+) -> Insert:
+    """`INSERT ... ON CONFLICT (primary key) DO UPDATE`, the same clause in SQLite and PostgreSQL."""
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
+    return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
+
+
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
     def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
-        stmt = sqlite.insert(table).values(values)
-        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
-        return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
+        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -81,9 +87,7 @@ class PostgresHooks(DialectHooks):
     name = "postgresql"
 
     def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
-        stmt = postgresql.insert(table).values(values)
-        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
-        return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
+        return _on_conflict_do_update(postgresql.insert(table).values(values), table, keep_on_update)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
