@@ -285,9 +285,9 @@ def listing_rows(args: argparse.Namespace, backend: str, engine: Engine, suffix:
     ours = ours_target(backend, engine, f"ours_list_{suffix}")
     small = ours_target(backend, engine, f"ours_small_{suffix}")
     users = max(1, args.sessions // 1000)
-    user = populate(engine, agno.storage, args.sessions, users, args.content_bytes)
-    populate(engine, ours.storage, args.sessions, users, args.content_bytes)
-    populate(engine, small.storage, 1000, 1, args.content_bytes)
+    user = populate(engine, agno.storage, args.sessions, users, args.history_bytes)
+    populate(engine, ours.storage, args.sessions, users, args.history_bytes)
+    populate(engine, small.storage, 1000, 1, args.history_bytes)
     small_user = "user-0"
     agno_all = best_of(3, lambda: agno.storage.get_all_sessions(user_id=user))
     agno_recent = best_of(5, lambda: agno.storage.get_recent_sessions(user_id=user, limit=20))
@@ -337,6 +337,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--content-bytes", type=int, default=3000, help="assistant answer size per run")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--history-bytes", type=int, default=600, help="answer size of the one run each listed session holds"
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.sessions = 100, 2_000
@@ -402,7 +405,8 @@ def main() -> None:
         f"Machine: {platform.platform()}, Python {platform.python_version()}",
         f"Versions: agno {version('agno')}, agno_orm {version('agno-orm')}, "
         f"SQLAlchemy {version('sqlalchemy')}",
-        f"Sizes: {args.runs} runs of ~{args.content_bytes} B answers; {args.sessions:,} sessions for listing",
+        f"Sizes: {args.runs} runs of ~{args.content_bytes} B answers; for listing, {args.sessions:,} "
+        f"sessions holding one run with a ~{args.history_bytes} B answer",
         "",
     ]
     print("\n".join(header + lines))
