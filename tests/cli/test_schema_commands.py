@@ -1,0 +1,70 @@
+"""`agno-orm upgrade|current|check`: the revisions `alembic upgrade head` runs, with exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from agno_orm.sql import migrations
+from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec
+from tests.cli.conftest import ok, run_cli, sqlite_location
+
+HEAD = migrations.head_revision()
+
+
+def rows(output: str) -> list[list[str]]:
+    """The lines of an aligned table as cells (cells are separated by two or more spaces)."""
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in output.splitlines()]
+
+
+@pytest.mark.sqlite
+def test_upgrade_creates_the_default_tables_and_check_turns_from_failing_to_passing(tmp_path: Path) -> None:
+    db = sqlite_location(tmp_path / "app.db")
+
+    before = run_cli("check", "--db-url", db)
+    assert before.returncode == 1
+    for table in DEFAULT_TABLE_NAMES.values():
+        assert f"{table} (" in before.stdout and "missing" in before.stdout
+
+    upgraded = ok(run_cli("upgrade", "--db-url", db))
+    assert upgraded.splitlines() == [
+        f"{table} ({mode}): created at {HEAD} (head)" for mode, table in DEFAULT_TABLE_NAMES.items()
+    ]
+    after = run_cli(
+        "check", env={"AGNO_ORM_DB_URL": db}
+    )  # the URL may come from the variable, as for alembic
+    assert (after.returncode, after.stdout) == (0, f"all 4 table(s) at head {HEAD}\n")
+
+
+@pytest.mark.postgres
+def test_check_exits_1_naming_a_table_behind_head_until_upgrade_brings_it_to_head(
+    postgres_location: str,
+) -> None:
+    url = make_url(postgres_location)
+    schema = url.query["schema"]
+    assert isinstance(schema, str)
+    engine = create_engine(url.difference_update_query(["schema"]))
+    migrations.upgrade(engine, [TableSpec("team", "old_teams", schema)], "0001")  # an old release's table
+    engine.dispose()
+    one_table = ["--db-url", postgres_location, "--table", "old_teams", "--mode", "team"]
+
+    # `current` prints each table's revision; the URL may come from AGNO_ORM_DB_URL, as for alembic.
+    current = ok(run_cli("current", *one_table[2:], env={"AGNO_ORM_DB_URL": postgres_location}))
+    assert rows(current) == [
+        ["TABLE", "MODE", "REVISION"],
+        [f"{schema}.old_teams", "team", f"0001 (behind head {HEAD})"],
+    ]
+
+    behind = run_cli("check", *one_table)
+    assert behind.returncode == 1, behind.stderr
+    assert f"{schema}.old_teams (team): 0001 (behind head {HEAD})" in behind.stdout
+    assert "agno-orm upgrade" in behind.stdout
+
+    upgraded = ok(run_cli("upgrade", *one_table))
+    assert upgraded == f"{schema}.old_teams (team): 0001 -> {HEAD} (head)\n"
+    assert ok(run_cli("check", *one_table)) == f"all 1 table(s) at head {HEAD}\n"
