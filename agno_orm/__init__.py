@@ -16,8 +16,10 @@ from agno_orm.errors import (
 )
 from agno_orm.sessions import (
     AgentSession,
+    AnySession,
     Mode,
     Session,
+    SessionTypes,
     TeamSession,
     WorkflowSession,
     WorkflowSessionV2,
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentSession",
+    "AnySession",
     "InvalidInputError",
     "InvalidSessionError",
     "MissingDependencyError",
@@ -39,6 +42,7 @@ __all__ = [
     "SchemaError",
     "SchemaOutOfDateError",
     "Session",
+    "SessionTypes",
     "SingleStoreStorage",
     "SqlStorage",
     "SqliteStorage",

@@ -6,10 +6,14 @@ Field names equal column names, so a backend turns a stored row into a session w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import Self
+
+if TYPE_CHECKING:
+    # agno ships type information; where it is not installed, type checkers read this name as Any.
+    from agno.storage.session import Session as AgnoSession  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "ENTITY_FIELD",
@@ -17,10 +21,12 @@ __all__ = [
     "MODES",
     "SESSION_TYPES",
     "AgentSession",
+    "AnySession",
     "Mode",
     "Session",
     "SessionPage",
     "SessionSummary",
+    "SessionTypes",
     "TeamSession",
     "WorkflowSession",
     "WorkflowSessionV2",
@@ -28,6 +34,13 @@ __all__ = [
 
 Mode = Literal["agent", "team", "workflow", "workflow_v2"]
 MODES: tuple[Mode, ...] = get_args(Mode)
+
+SessionTypes = Literal["auto", "agno", "pydantic"]
+"""The classes a storage returns sessions as: "pydantic" ours (below), "agno" agno's own session
+dataclasses (whose type agno checks with isinstance), "auto" agno's when agno can be imported."""
+
+AnySession: TypeAlias = Union["Session", "AgnoSession"]
+"""A session as a storage returns it: ours, or agno's dataclass of the same fields (see SessionTypes)."""
 
 MAX_SESSION_ID_LENGTH = 255
 """Longest accepted session_id: the key length every backend can index (MySQL's VARCHAR(255))."""

@@ -11,15 +11,19 @@ from typing import Any
 import pydantic
 
 from agno_orm import codec
+from agno_orm._agno import agno_session_classes
 from agno_orm.errors import InvalidInputError, InvalidSessionError, StorageError
+from agno_orm.runs import join_runs, split_runs
 from agno_orm.sessions import (
     ENTITY_FIELD,
     MODES,
     SESSION_TYPES,
+    AnySession,
     Mode,
     Session,
     SessionPage,
     SessionSummary,
+    SessionTypes,
 )
 
 __all__ = ["Storage"]
@@ -31,10 +35,17 @@ class Storage(ABC):
     `mode` selects the session type and may be reassigned at any time (agno's Agent, Team and
     Workflow set it on every run). Methods answer "not found" with None or an empty list and
     raise a `StorageError` for every failure; listings are ordered newest `created_at` first.
+
+    `session_types` chooses the classes of the sessions returned (by read, upsert and the
+    listings): "pydantic" ours (`AgentSession`...), "agno" agno's own session dataclasses, which
+    agno checks with isinstance (MissingDependencyError without the `agno` extra), "auto" (the
+    default) agno's when the `agno` package can be imported, else ours. Both have the same fields
+    and `to_dict()`.
     """
 
-    def __init__(self, mode: Mode | None = "agent") -> None:
+    def __init__(self, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto") -> None:
         self.mode = mode  # the setter accepts None
+        self.session_types = session_types
 
     @property
     def mode(self) -> Mode:
@@ -49,8 +60,17 @@ class Storage(ABC):
         self._mode: Mode = value
 
     @property
+    def session_types(self) -> SessionTypes:
+        return self._session_types
+
+    @session_types.setter
+    def session_types(self, value: SessionTypes) -> None:
+        self._agno_classes = agno_session_classes(value)
+        self._session_types: SessionTypes = value
+
+    @property
     def session_type(self) -> type[Session]:
-        """The session class of the current mode."""
+        """Our session class of the current mode: what upsert validates against."""
         return SESSION_TYPES[self.mode]
 
     @abstractmethod
@@ -60,7 +80,7 @@ class Storage(ABC):
     @abstractmethod
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         """The session with this id (and this user, when given), or None if there is none.
 
         `runs_limit=N` returns only its last N runs (`memory["runs"]`, or `runs` for workflow_v2).
@@ -71,13 +91,13 @@ class Storage(ABC):
         """Ids of the sessions matching the filters, newest first."""
 
     @abstractmethod
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         """Sessions matching the filters, newest first. `entity_id` is the agent, team or workflow id."""
 
     @abstractmethod
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         """The `limit` newest sessions matching the filters; `limit=None` returns all of them."""
 
     def list_sessions(
@@ -110,7 +130,7 @@ class Storage(ABC):
         return make_page(summaries[: limit + 1], limit)
 
     @abstractmethod
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         """Insert or replace the session by its id and return it as stored.
 
         Accepts a session of the current mode, a mapping of its fields, or an object with a
@@ -156,8 +176,8 @@ class Storage(ABC):
         except pydantic.ValidationError as exc:
             raise InvalidSessionError(f"invalid {expected.__name__}: {exc}") from exc
 
-    def _summary(self, session: Session) -> SessionSummary:
-        runs = runs_of(session)
+    def _summary(self, session: AnySession) -> SessionSummary:
+        runs = runs_of(session, self.mode)
         return SessionSummary(
             session_id=session.session_id,
             user_id=session.user_id,
@@ -168,12 +188,31 @@ class Storage(ABC):
             run_count=len(runs) if runs is not None else 0,
         )
 
-    def _from_record(self, record: Mapping[str, Any]) -> Session:
-        """The session a stored record (row, document, file) holds, as every backend returns it."""
+    def _from_record(self, record: Mapping[str, Any], *, runs_limit: int | None = None) -> AnySession:
+        """The session a stored record (row, document, file) holds, as every backend returns it:
+        validated as ours, with only its last `runs_limit` runs (all for None), then as the class
+        `session_types` chose. Raises pydantic's ValidationError for a record that is no valid session.
+        """
+        if runs_limit is not None:
+            record = dict(record)
+            runs = split_runs(self.mode, record)
+            if runs is not None:
+                join_runs(self.mode, record, runs[-runs_limit:] if runs_limit else [])
         session = self.session_type.from_dict(record)
         if session is None:
             raise StorageError(f"a stored {self.mode} session has no session_id: {dict(record)!r:.200}")
-        return session
+        if self._agno_classes is None:
+            return session
+        agno_class = self._agno_classes[self.mode]
+        try:
+            # A deep copy: agno's run classes consume (pop from) the dicts they are built from.
+            presented: AnySession = agno_class.from_dict(session.to_dict())
+        except Exception as exc:  # agno's from_dict raises whatever its run classes raise
+            raise StorageError(
+                f"stored {self.mode} session {session.session_id!r} cannot be returned as agno's "
+                f"{agno_class.__name__} ({exc}); pass session_types='pydantic' to read it as ours"
+            ) from exc
+        return presented
 
     def _record(self, session: Session) -> dict[str, Any]:
         """The session's fields as stored: JSON fields encoded by the codec, others as they are."""
@@ -183,9 +222,9 @@ class Storage(ABC):
         return record
 
 
-def runs_of(session: Session) -> list[Any] | None:
-    """The session's run list, where its mode keeps it; None when it has none."""
-    if session.mode == "workflow_v2":
+def runs_of(session: AnySession, mode: Mode) -> list[Any] | None:
+    """The run list of a session of `mode`, where that mode keeps it; None when it has none."""
+    if mode == "workflow_v2":
         runs = getattr(session, "runs", None)
     else:
         memory = getattr(session, "memory", None)
@@ -235,18 +274,6 @@ def make_page(summaries: list[SessionSummary], limit: int) -> SessionPage:
 def check_page_limit(limit: int) -> None:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise InvalidInputError(f"limit must be an int >= 1; got {limit!r}")
-
-
-def keep_last_runs(session: Session, runs_limit: int | None) -> Session:
-    """The session with only its last `runs_limit` runs (all of them for None)."""
-    check_limit(runs_limit)
-    runs = runs_of(session)
-    if runs_limit is None or runs is None or len(runs) <= runs_limit:
-        return session
-    last = runs[len(runs) - runs_limit :]
-    if session.mode == "workflow_v2":
-        return session.model_copy(update={"runs": last})
-    return session.model_copy(update={"memory": {**session.memory, "runs": last}})  # type: ignore[attr-defined]
 
 
 def check_limit(limit: int | None) -> None:

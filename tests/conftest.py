@@ -161,11 +161,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_storage(request: pytest.FixtureRequest, backend: str) -> Iterator[StorageFactory]:
-    """Builds storages of `backend` on fresh tables (same table for the same `table_name`)."""
+    """Builds storages of `backend` on fresh tables (same table for the same `table_name`).
+
+    They return our pydantic sessions (`session_types="pydantic"`): the contract asserts those
+    types, whether or not agno is installed; tests/agno covers agno's.
+    """
     created: list[Storage] = []
     default_table = unique_table_name()
 
     def make(*, mode: str = "agent", table_name: str | None = None, **options: Any) -> Storage:
+        options.setdefault("session_types", "pydantic")
         storage = BACKEND_MODULES[backend].make(request, table_name or default_table, mode, **options)
         created.append(storage)
         return storage

@@ -7,6 +7,7 @@ import agno_orm.sql
 
 DOCUMENTED = {
     "AgentSession",
+    "AnySession",
     "InvalidInputError",
     "InvalidSessionError",
     "MissingDependencyError",
@@ -17,6 +18,7 @@ DOCUMENTED = {
     "SchemaError",
     "SchemaOutOfDateError",
     "Session",
+    "SessionTypes",
     "SingleStoreStorage",
     "SqlStorage",
     "SqliteStorage",

@@ -19,7 +19,7 @@ from typing import Any
 import pydantic
 
 from agno_orm.errors import InvalidSessionError, StorageError
-from agno_orm.sessions import ENTITY_FIELD, Mode, Session
+from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode
 from agno_orm.storage import Storage
 
 __all__ = [
@@ -150,10 +150,13 @@ def newest(documents: Iterable[Document], limit: int | None) -> list[Document]:
     return newest_first(taken, limit)
 
 
-def to_session(storage: Storage, document: Mapping[str, Any], where: str) -> Session:
-    """The session a stored document holds; StorageError if the stored data is not a valid session."""
+def to_session(
+    storage: Storage, document: Mapping[str, Any], where: str, *, runs_limit: int | None = None
+) -> AnySession:
+    """The session a stored document holds (with its last `runs_limit` runs, all for None), as the
+    storage returns sessions; StorageError if the stored data is not a valid session."""
     try:
-        return storage._from_record(document)
+        return storage._from_record(document, runs_limit=runs_limit)
     except pydantic.ValidationError as exc:
         raise StorageError(
             f"{where}: stored session {document.get('session_id')!r} is not a valid "

@@ -37,8 +37,8 @@ from agno_orm.errors import InvalidInputError, InvalidSessionError, PayloadTooLa
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import MODE_KEY, Document
 from agno_orm.nosql._drivers import require, translated
-from agno_orm.sessions import ENTITY_FIELD, SESSION_TYPES, Mode, Session
-from agno_orm.storage import Storage, check_limit, check_session_id, keep_last_runs
+from agno_orm.sessions import ENTITY_FIELD, SESSION_TYPES, AnySession, Mode, SessionTypes
+from agno_orm.storage import Storage, check_limit, check_session_id
 
 __all__ = ["MAX_ITEM_BYTES", "DynamoDbStorage"]
 
@@ -80,8 +80,9 @@ class DynamoDbStorage(Storage):
         read_capacity_units: int = 5,
         write_capacity_units: int = 5,
         client: Any = None,
+        session_types: SessionTypes = "auto",
     ) -> None:
-        super().__init__(mode)
+        super().__init__(mode, session_types=session_types)
         if billing_mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
             raise InvalidInputError(
                 f"billing_mode must be PROVISIONED or PAY_PER_REQUEST; got {billing_mode!r}"
@@ -132,7 +133,7 @@ class DynamoDbStorage(Storage):
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         check_session_id(session_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
@@ -145,25 +146,25 @@ class DynamoDbStorage(Storage):
         document = _document(found["Item"])
         if not documents.is_readable(document, session_id, self.mode, user_id):
             return None
-        return keep_last_runs(documents.to_session(self, document, self._where), runs_limit)
+        return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         with self._translated("listing session ids"):
             found = self._listed(user_id, entity_id, None, fields=_LISTING_FIELDS)
         return [d["session_id"] for d in found]
 
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
 
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         check_limit(limit)
         with self._translated("listing sessions"):
             found = self._listed(user_id, entity_id, limit, fields=None)
         return [documents.to_session(self, d, self._where) for d in found]
 
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         record = self._record(self._validated(session))
         session_id: str = record["session_id"]
         for field in ("user_id", ENTITY_FIELD[self.mode]):

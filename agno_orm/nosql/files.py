@@ -34,8 +34,8 @@ from agno_orm.errors import StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import Document
 from agno_orm.nosql._drivers import require
-from agno_orm.sessions import Mode, Session
-from agno_orm.storage import Storage, check_limit, check_session_id, keep_last_runs
+from agno_orm.sessions import AnySession, Mode, SessionTypes
+from agno_orm.storage import Storage, check_limit, check_session_id
 
 __all__ = ["FileStorage", "JsonStorage", "YamlStorage", "file_name"]
 
@@ -58,8 +58,10 @@ class FileStorage(Storage):
 
     suffix: ClassVar[str]
 
-    def __init__(self, dir_path: str | Path, mode: Mode | None = "agent") -> None:
-        super().__init__(mode)
+    def __init__(
+        self, dir_path: str | Path, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto"
+    ) -> None:
+        super().__init__(mode, session_types=session_types)
         self.dir_path = Path(dir_path)
 
     @abstractmethod
@@ -81,28 +83,28 @@ class FileStorage(Storage):
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         check_session_id(session_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
             document = self._load(self._path(session_id))
         if document is None or not documents.is_readable(document, session_id, self.mode, user_id):
             return None
-        return keep_last_runs(documents.to_session(self, document, self._where), runs_limit)
+        return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         return [d["session_id"] for d in self._listed(user_id, entity_id, None)]
 
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
 
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         check_limit(limit)
         return [documents.to_session(self, d, self._where) for d in self._listed(user_id, entity_id, limit)]
 
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         record = self._record(self._validated(session))
         session_id: str = record["session_id"]
         path = self._path(session_id)
@@ -244,8 +246,10 @@ class YamlStorage(FileStorage):
 
     suffix = ".yaml"
 
-    def __init__(self, dir_path: str | Path, mode: Mode | None = "agent") -> None:
-        super().__init__(dir_path, mode)
+    def __init__(
+        self, dir_path: str | Path, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto"
+    ) -> None:
+        super().__init__(dir_path, mode, session_types=session_types)
         self._yaml  # noqa: B018  # fails now, not at first use, when PyYAML is missing
 
     @property

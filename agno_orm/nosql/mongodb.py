@@ -27,8 +27,8 @@ from agno_orm.errors import StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import MODE_KEY, Document
 from agno_orm.nosql._drivers import require, translated
-from agno_orm.sessions import ENTITY_FIELD, Mode, Session
-from agno_orm.storage import Storage, check_limit, check_session_id, keep_last_runs
+from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionTypes
+from agno_orm.storage import Storage, check_limit, check_session_id
 
 __all__ = ["MongoDbStorage"]
 
@@ -50,8 +50,10 @@ class MongoDbStorage(Storage):
         db_name: str = "agno",
         client: Any = None,
         mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
     ) -> None:
-        super().__init__(mode)
+        super().__init__(mode, session_types=session_types)
         pymongo = self._pymongo  # fails here, not at first use, when pymongo is missing
         if client is None:
             client = pymongo.MongoClient(db_url)
@@ -80,7 +82,7 @@ class MongoDbStorage(Storage):
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         check_session_id(session_id)
         check_limit(runs_limit)
         query: dict[str, Any] = {"session_id": session_id, **self._mode_filter()}
@@ -91,7 +93,7 @@ class MongoDbStorage(Storage):
             document = self.collection.find_one(query, {"_id": 0})
         if document is None:
             return None
-        return keep_last_runs(documents.to_session(self, document, self._where), runs_limit)
+        return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         with self._translated("listing session ids"):
@@ -99,12 +101,12 @@ class MongoDbStorage(Storage):
             cursor = self.collection.find(self._filter(user_id, entity_id), {"_id": 0, "session_id": 1})
             return [d["session_id"] for d in cursor.sort(_NEWEST_FIRST)]
 
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
 
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         check_limit(limit)
         if limit == 0:  # pymongo reads limit(0) as "no limit"
             return []
@@ -114,7 +116,7 @@ class MongoDbStorage(Storage):
             found: list[Document] = list(cursor if limit is None else cursor.limit(limit))
         return [documents.to_session(self, d, self._where) for d in found]
 
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         record = self._record(self._validated(session))
         session_id: str = record["session_id"]
         now = int(time.time())

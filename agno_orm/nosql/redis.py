@@ -35,8 +35,8 @@ from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import Document
 from agno_orm.nosql._drivers import require, translated
-from agno_orm.sessions import ENTITY_FIELD, Mode, Session
-from agno_orm.storage import Storage, check_limit, check_session_id, keep_last_runs
+from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionTypes
+from agno_orm.storage import Storage, check_limit, check_session_id
 
 __all__ = ["RedisStorage"]
 
@@ -99,8 +99,9 @@ class RedisStorage(Storage):
         *,
         redis_url: str | None = None,
         client: Any = None,
+        session_types: SessionTypes = "auto",
     ) -> None:
-        super().__init__(mode)
+        super().__init__(mode, session_types=session_types)
         if not isinstance(prefix, str) or not prefix or "\0" in prefix:
             raise InvalidInputError(f"prefix must be a non-empty str without NUL; got {prefix!r}")
         if expire is not None and (not isinstance(expire, int) or isinstance(expire, bool) or expire <= 0):
@@ -137,7 +138,7 @@ class RedisStorage(Storage):
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         check_session_id(session_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
@@ -147,19 +148,19 @@ class RedisStorage(Storage):
         document = self._decode(raw)
         if not documents.is_readable(document, session_id, self.mode, user_id):
             return None
-        return keep_last_runs(documents.to_session(self, document, self._where), runs_limit)
+        return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         with self._translated("listing session ids"):
             ids = self._list(user_id, entity_id, None, values=False)
         return [_text(i) for i in ids]
 
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
 
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         check_limit(limit)
         if limit == 0:
             return []
@@ -167,7 +168,7 @@ class RedisStorage(Storage):
             values = self._list(user_id, entity_id, limit, values=True)
         return [documents.to_session(self, self._decode(v), self._where) for v in values]
 
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         record = self._record(self._validated(session))
         session_id: str = record["session_id"]
         key = self._key(session_id)

@@ -23,12 +23,19 @@ import functools
 import importlib.util
 from typing import Any
 
+from alembic.ddl import mysql as alembic_mysql
 from alembic.ddl.mysql import MySQLImpl
 from sqlalchemy import Column, ForeignKeyConstraint, MetaData, String, Table, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler
 
-__all__ = ["SingleStoreImpl", "index_options", "table_options"]
+__all__ = [
+    "MYSQL_FAMILY_COLLATION",
+    "SingleStoreImpl",
+    "index_options",
+    "is_singlestore_server",
+    "table_options",
+]
 
 SINGLESTORE_DIALECT = "singlestoredb"
 SHARD_KEY = ("session_id",)
@@ -38,7 +45,8 @@ _SINGLESTORE_ONLY_TABLE_OPTIONS = ("shard_key", "sort_key")
 # Binary collation: ids match exactly, as on PostgreSQL and SQLite (a _ci collation would make
 # "S1" and "s1" one session), and utf8mb4 holds every character, emoji included, whatever the
 # server's or the database's default character set.
-_MYSQL_FAMILY_TABLE_OPTIONS = {"charset": "utf8mb4", "collate": "utf8mb4_bin"}
+MYSQL_FAMILY_COLLATION = "utf8mb4_bin"
+_MYSQL_FAMILY_TABLE_OPTIONS = {"charset": "utf8mb4", "collate": MYSQL_FAMILY_COLLATION}
 
 
 @functools.cache
@@ -74,6 +82,22 @@ def index_options() -> dict[str, Any]:
 def _no_foreign_keys(constraint: ForeignKeyConstraint, compiler: DDLCompiler, **kw: Any) -> None:
     """SingleStore has no foreign keys: leave them out (a session's runs are deleted with it explicitly)."""
     return None
+
+
+# Alembic compiles its MySQL column alterations for the dialect names it knows; SingleStore speaks
+# the same ALTER TABLE ... MODIFY/CHANGE (used when a table agno made is adopted, see revision 0001).
+for _element, _compile in (
+    (alembic_mysql.MySQLModifyColumn, alembic_mysql._mysql_modify_column),
+    (alembic_mysql.MySQLChangeColumn, alembic_mysql._mysql_change_column),
+    (alembic_mysql.MySQLAlterDefault, alembic_mysql._mysql_alter_default),
+):
+    compiles(_element, SINGLESTORE_DIALECT)(_compile)
+
+
+def is_singlestore_server(impl: Any) -> bool:
+    """Whether Alembic's implementation `impl` talks to a real SingleStore server (or writes SQL
+    offline for one), as opposed to MariaDB standing in for it, or another database."""
+    return isinstance(impl, SingleStoreImpl) and impl._server_is_singlestore()
 
 
 class SingleStoreImpl(MySQLImpl):

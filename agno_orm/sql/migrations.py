@@ -52,12 +52,13 @@ __all__ = [
 ]
 
 BASELINE_REVISION = "0001"
-"""agno 1.8.4's table shape: a table agno created, with no version recorded, is stamped here."""
+"""agno 1.8.4's table shape. A table agno created has no version recorded: upgrading it runs this
+revision first, which completes the table to that shape in place (adoption) instead of creating it."""
 
 DEFAULT_POSTGRES_SCHEMA = "ai"
 
 _SPECS_ATTRIBUTE = "agno_orm_tables"
-_ADOPT_DESTINATIONS = ("head", "heads")
+_HEAD_DESTINATIONS = ("head", "heads")
 
 
 def script_location() -> Path:
@@ -231,22 +232,22 @@ def _run_online(
             context.config.print_stdout(f"{spec.qualified_name} ({spec.mode} sessions):")
             hooks.ensure_schema(connection, spec.schema)
             _configure(context, spec, dialect_name, connection=connection)
-            # The argument as typed ("head"), not resolved: only an upgrade to head adopts tables.
-            if context.get_context().opts.get("destination_rev") in _ADOPT_DESTINATIONS:
+            # The argument as typed ("head"), not resolved: only an upgrade to head forgets versions.
+            if context.get_context().opts.get("destination_rev") in _HEAD_DESTINATIONS:
                 _reconcile_version(context, connection, spec)
             with context.begin_transaction():
                 context.run_migrations(table_name=spec.table_name, schema=spec.schema, mode=spec.mode)
 
 
 def _reconcile_version(context: EnvironmentContext, connection: Connection, spec: TableSpec) -> None:
-    """Before an upgrade: adopt a table with no version at the baseline; forget a vanished table's."""
+    """Before an upgrade to head: forget the version of a table that vanished, so it is created again.
+
+    A table with no version (agno's) needs nothing here: the upgrade starts at the baseline
+    revision, which adopts an existing table in place.
+    """
     state = table_state(connection, spec)
-    migration_context = context.get_context()
-    script = context.script
-    if state.exists and state.revision is None:
-        migration_context.stamp(script, BASELINE_REVISION)
-    elif not state.exists and state.revision is not None:
-        migration_context.stamp(script, "base")
+    if not state.exists and state.revision is not None:
+        context.get_context().stamp(context.script, "base")
 
 
 @contextmanager

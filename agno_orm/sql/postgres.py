@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from agno_orm.errors import InvalidInputError
-from agno_orm.sessions import Mode
+from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.engines import engine_from_url
 from agno_orm.sql.storage import SqlStorage
 
@@ -27,6 +27,8 @@ class PostgresStorage(SqlStorage):
         schema_version: int = 1,
         auto_upgrade_schema: bool = False,
         mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
     ) -> None:
         if db_engine is None:
             if db_url is None:
@@ -39,5 +41,6 @@ class PostgresStorage(SqlStorage):
             schema_version=schema_version,
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
+            session_types=session_types,
         )
         self.db_url = db_url

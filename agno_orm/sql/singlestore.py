@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from agno_orm.errors import InvalidInputError, MissingDependencyError
-from agno_orm.sessions import Mode
+from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql._singlestore_ddl import SINGLESTORE_DIALECT
 from agno_orm.sql.engines import engine_from_url, parse_url
 from agno_orm.sql.storage import SqlStorage
@@ -39,6 +39,8 @@ class SingleStoreStorage(SqlStorage):
         schema_version: int = 1,
         auto_upgrade_schema: bool = False,
         mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
     ) -> None:
         _require_dialect()
         if db_engine is None:
@@ -58,6 +60,7 @@ class SingleStoreStorage(SqlStorage):
             schema_version=schema_version,
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
+            session_types=session_types,
         )
         self.db_url = db_url
 

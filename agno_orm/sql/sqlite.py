@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import StaticPool
 
-from agno_orm.sessions import Mode
+from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.storage import SqlStorage
 
 __all__ = ["SqliteStorage"]
@@ -29,6 +29,8 @@ class SqliteStorage(SqlStorage):
         schema_version: int = 1,
         auto_upgrade_schema: bool = False,
         mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
     ) -> None:
         if db_engine is None:
             db_engine = _engine_for(db_url, db_file)
@@ -39,6 +41,7 @@ class SqliteStorage(SqlStorage):
             schema_version=schema_version,
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
+            session_types=session_types,
         )
         self.db_url = db_url
         self.db_file = db_file

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from agno_orm.errors import SchemaError, SchemaOutOfDateError, StorageConnectionError, StorageError
 from agno_orm.runs import join_runs, run_digest, run_keys, split_runs
-from agno_orm.sessions import ENTITY_FIELD, Mode, Session, SessionPage, SessionSummary
+from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionPage, SessionSummary, SessionTypes
 from agno_orm.sql import migrations
 from agno_orm.sql.dialects import DialectHooks, hooks_for
 from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_row_class, session_table
@@ -60,8 +60,9 @@ class SqlStorage(Storage):
         schema_version: int = 1,
         auto_upgrade_schema: bool = False,
         mode: Mode | None = "agent",
+        session_types: SessionTypes = "auto",
     ) -> None:
-        super().__init__(mode)
+        super().__init__(mode, session_types=session_types)
         if schema_version != 1:
             raise SchemaError(
                 f"schema_version={schema_version!r}: only 1 exists (agno's); "
@@ -116,7 +117,7 @@ class SqlStorage(Storage):
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
-    ) -> Session | None:
+    ) -> AnySession | None:
         check_session_id(session_id)
         check_limit(runs_limit)
         models = self._models()
@@ -142,12 +143,12 @@ class SqlStorage(Storage):
         with self._orm_session("listing session ids") as orm:
             return list(orm.scalars(stmt))
 
-    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[Session]:
+    def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
 
     def get_recent_sessions(
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
-    ) -> list[Session]:
+    ) -> list[AnySession]:
         check_limit(limit)
         models = self._models()
         stmt = self._filtered(select(models.session), user_id, entity_id).limit(limit)
@@ -218,7 +219,7 @@ class SqlStorage(Storage):
             ]
         return make_page(summaries, limit)
 
-    def upsert(self, session: Any) -> Session:
+    def upsert(self, session: Any) -> AnySession:
         record = self._record(self._validated(session))
         runs = split_runs(self.mode, record)
         now = int(time.time())
@@ -311,7 +312,7 @@ class SqlStorage(Storage):
             if key not in written
         ]
 
-    def _assemble(self, row: Any, runs: list[Any]) -> Session:
+    def _assemble(self, row: Any, runs: list[Any]) -> AnySession:
         record = self._row_record(row)
         join_runs(self.mode, record, runs)
         return self._from_record(record)

@@ -119,7 +119,7 @@ def test_a_file_agno_wrote_is_read_and_listed(tmp_path: Path) -> None:
             "updated_at": 1_700_000_001, "agent_id": "a1", "agent_data": {"model": "gpt"},
         },
     )  # fmt: skip
-    storage = JsonStorage(tmp_path)
+    storage = JsonStorage(tmp_path, session_types="pydantic")
     read = storage.read("s1", user_id="u1")
     assert isinstance(read, AgentSession) and read.agent_data == {"model": "gpt"}
     assert storage.get_all_session_ids(entity_id="a1") == ["s1"]
@@ -136,7 +136,7 @@ def test_an_agno_team_file_is_read_by_team_mode_only(tmp_path: Path) -> None:
     )  # fmt: skip
     assert JsonStorage(tmp_path, mode="agent").read("t1") is None
     assert JsonStorage(tmp_path, mode="agent").get_all_session_ids() == []
-    assert isinstance(JsonStorage(tmp_path, mode="team").read("t1"), TeamSession)
+    assert isinstance(JsonStorage(tmp_path, mode="team", session_types="pydantic").read("t1"), TeamSession)
 
 
 def test_modes_share_a_directory_without_confusion(tmp_path: Path, storage_class: type[FileStorage]) -> None:
@@ -156,7 +156,7 @@ def test_an_id_taken_by_another_mode_is_refused_and_kept(
     storage_class(tmp_path, mode="agent").upsert(AgentSession(session_id="s1", agent_id="a"))
     with pytest.raises(InvalidSessionError, match="taken by a agent session"):
         storage_class(tmp_path, mode="team").upsert(TeamSession(session_id="s1"))
-    kept = storage_class(tmp_path, mode="agent").read("s1")
+    kept = storage_class(tmp_path, mode="agent", session_types="pydantic").read("s1")
     assert isinstance(kept, AgentSession) and kept.agent_id == "a"
 
 

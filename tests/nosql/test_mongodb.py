@@ -27,7 +27,13 @@ def collection_name(mongodb_client: Any) -> Iterator[str]:
 
 
 def make(client: Any, name: str, mode: str = "agent") -> MongoDbStorage:
-    return MongoDbStorage(name, db_name="agno_orm_test", client=client, mode=mode)  # type: ignore[arg-type]
+    return MongoDbStorage(
+        name,
+        db_name="agno_orm_test",
+        client=client,
+        mode=mode,  # type: ignore[arg-type]
+        session_types="pydantic",
+    )
 
 
 class RecordingCollection:

@@ -27,7 +27,7 @@ def schema_of(engine: Engine) -> str | None:
 
 
 def storage_on(engine: Engine, mode: str = "agent", table: str = "sessions") -> SqlStorage:
-    return SqlStorage(table, engine, schema=schema_of(engine), mode=mode)  # type: ignore[arg-type]
+    return SqlStorage(table, engine, schema=schema_of(engine), mode=mode, session_types="pydantic")  # type: ignore[arg-type]
 
 
 def run(i: int, size: int = 2000) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def test_revision_0003_moves_runs_out_and_back(engine: Engine, mode: str) -> Non
             {"v": json.dumps(value)},
         )
     migrations.upgrade(engine, [spec], "0003")
-    storage = SqlStorage(table, engine, schema=spec.schema, mode=mode)  # type: ignore[arg-type]
+    storage = SqlStorage(table, engine, schema=spec.schema, mode=mode, session_types="pydantic")  # type: ignore[arg-type]
     session = storage.read("s1")
     assert session is not None
     if mode == "workflow_v2":
@@ -220,7 +220,7 @@ def plan_engine(request: pytest.FixtureRequest) -> Engine:
 
 def test_listings_read_an_index_in_order_without_sorting(plan_engine: Engine) -> None:
     engine = plan_engine
-    storage = SqlStorage(unique_table_name(), engine, schema=schema_of(engine))
+    storage = SqlStorage(unique_table_name(), engine, schema=schema_of(engine), session_types="pydantic")
     for i in range(30):
         storage.upsert(
             AgentSession(session_id=f"s{i}", user_id=f"u{i % 3}", agent_id=f"a{i % 2}", created_at=i)
