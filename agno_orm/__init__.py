@@ -4,6 +4,7 @@ SQLAlchemy ORM models with Alembic migrations, behind agno 1.8.4's `Storage` int
 `from agno.storage.sqlite import SqliteStorage` to `from agno_orm import SqliteStorage`.
 """
 
+from agno_orm._versions import OnConflict
 from agno_orm.errors import (
     InvalidInputError,
     InvalidSessionError,
@@ -11,6 +12,7 @@ from agno_orm.errors import (
     PayloadTooLargeError,
     SchemaError,
     SchemaOutOfDateError,
+    SessionConflictError,
     StorageConnectionError,
     StorageError,
 )
@@ -37,11 +39,13 @@ __all__ = [
     "MissingDependencyError",
     "Mode",
     "MySQLStorage",
+    "OnConflict",
     "PayloadTooLargeError",
     "PostgresStorage",
     "SchemaError",
     "SchemaOutOfDateError",
     "Session",
+    "SessionConflictError",
     "SessionTypes",
     "SingleStoreStorage",
     "SqlStorage",

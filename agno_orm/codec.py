@@ -13,7 +13,10 @@ way a reader of the stored data expects:
 
 NaN and infinities are refused (PostgreSQL and MySQL reject them in JSON, and `json` would write
 text no other JSON parser reads), as are mappings with non-string keys that JSON would silently
-turn into strings, and nesting deeper than MAX_DEPTH.
+turn into strings, nesting deeper than MAX_DEPTH, and text that some backend cannot store:
+lone surrogates (`"\\ud800"`, which UTF-8 cannot carry) and NUL (`"\\x00"`, which PostgreSQL's
+JSONB and text columns refuse). Refusing them everywhere keeps every backend storing the same
+sessions; `check_text` is the test, applied to ids too.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pydantic import BaseModel
 
 from agno_orm.errors import InvalidSessionError
 
-__all__ = ["MAX_DEPTH", "JsonValue", "encode"]
+__all__ = ["MAX_DEPTH", "JsonValue", "check_text", "encode"]
 
 JsonValue = Any
 """A value made only of dict (str keys), list, str, int, float, bool and None."""
@@ -51,7 +54,10 @@ def _encode(value: Any, where: str, depth: int) -> JsonValue:
     if depth > MAX_DEPTH:
         raise InvalidSessionError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     # bool is an int subclass and an Enum may be a str subclass: test the exact JSON types first.
-    if value is None or type(value) in (str, int, bool):
+    if type(value) is str:
+        check_text(value, where)
+        return value
+    if value is None or type(value) in (int, bool):
         return value
     if type(value) is float:
         if not math.isfinite(value):
@@ -66,6 +72,7 @@ def _encode(value: Any, where: str, depth: int) -> JsonValue:
                 raise InvalidSessionError(
                     f"{where}: mapping key {key!r} is a {type(key).__name__}; JSON keys must be str"
                 )
+            check_text(key, f"{where} key {key!r}")
             out[str(key)] = _encode(item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, (list, tuple)):
@@ -97,6 +104,23 @@ def _encode(value: Any, where: str, depth: int) -> JsonValue:
     if callable(to_dict):
         return _encode(to_dict(), where, depth + 1)
     raise InvalidSessionError(f"{where}: a {type(value).__name__} cannot be stored as JSON")
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse text holding NUL or a lone surrogate (InvalidSessionError), which not every backend stores."""
+    if "\x00" in text:
+        raise InvalidSessionError(
+            f"{where}: text with a NUL character (at {text.index(chr(0))}) cannot be stored"
+        )
+    if text.isascii():  # constant time: CPython knows whether a str is ASCII
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidSessionError(
+            f"{where}: text with a lone surrogate ({text[exc.start : exc.end]!r} at {exc.start}) "
+            "is not valid Unicode and cannot be stored"
+        ) from None
 
 
 def _plain_scalar(value: str | int | float) -> str | int | float:

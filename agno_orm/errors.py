@@ -7,10 +7,12 @@ only "not found" is answered with None or an empty list.
     StorageError                      base of everything this package raises
     ├── InvalidInputError (ValueError)  an argument is wrong: unknown mode, bad identifier, bad limit
     │   └── InvalidSessionError         a session cannot be stored: bad session_id, non-JSON payload
-    │       └── PayloadTooLargeError    the stored session would exceed the backend's size limit
+    │       └── PayloadTooLargeError    the session exceeds max_payload_bytes or the backend's limit
     ├── MissingDependencyError (ImportError)
     │                                   an optional driver is not installed; names the extra to install
     ├── StorageConnectionError          the database could not be reached, or the connection was lost
+    │                                   (after the bounded retries of operations that are safe to retry)
+    ├── SessionConflictError            on_conflict="raise": the session changed since this writer read it
     └── SchemaError                     the table does not have the shape this storage needs
         └── SchemaOutOfDateError        the table is behind the newest revision and
                                         auto_upgrade_schema is off; names the command that upgrades it
@@ -32,8 +34,9 @@ class InvalidSessionError(InvalidInputError):
 
 
 class PayloadTooLargeError(InvalidSessionError):
-    """Raised before anything is written when the stored session would exceed the backend's size
-    limit (DynamoDB's 400 KB per item); names the size and the limit."""
+    """Raised before anything is written when the session would exceed a size limit: the storage's
+    `max_payload_bytes` (its JSON text), or a backend's own (DynamoDB's 400 KB per item); names the
+    size and the limit."""
 
 
 class MissingDependencyError(StorageError, ImportError):
@@ -46,7 +49,25 @@ class MissingDependencyError(StorageError, ImportError):
 
 
 class StorageConnectionError(StorageError):
-    """Raised when the database cannot be reached or the connection is lost mid-operation."""
+    """Raised when the database cannot be reached or the connection is lost mid-operation.
+
+    Reads, and writes that never reached a commit, are retried a few times first; a write whose
+    commit was sent when the connection broke is not retried unless repeating it is harmless
+    (see `Storage`), and the message then says its outcome is unknown."""
+
+
+class SessionConflictError(StorageError):
+    """Raised by `upsert` on a storage made with `on_conflict="raise"` when the stored session is not
+    the version this writer read (another writer changed, created or deleted it meanwhile). Nothing
+    was written: read the session again, re-apply the change and upsert it again."""
+
+    def __init__(self, message: str, *, session_id: str, expected: int, found: int) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.expected = expected
+        """The version the writer read (0: it saw no session)."""
+        self.found = found
+        """The version stored when the write was tried (0: there is none)."""
 
 
 class SchemaError(StorageError):

@@ -18,7 +18,15 @@ from typing import Any
 
 from agno_orm.sessions import Mode
 
-__all__ = ["MAX_RUN_KEY_LENGTH", "join_runs", "run_digest", "run_keys", "split_runs"]
+__all__ = [
+    "MAX_RUN_KEY_LENGTH",
+    "carried_positions",
+    "join_runs",
+    "merge_runs",
+    "run_digest",
+    "run_keys",
+    "split_runs",
+]
 
 MAX_RUN_KEY_LENGTH = 255
 
@@ -48,8 +56,11 @@ def join_runs(mode: Mode, record: dict[str, Any], runs: list[Any]) -> None:
         return
     if mode == "workflow_v2":
         record["runs"] = runs
-    else:
-        record["memory"] = {**(record.get("memory") or {}), "runs": runs}
+        return
+    memory = record.get("memory")
+    if memory is not None and not isinstance(memory, dict):
+        return  # no session's memory: the record is refused when validated, runs or not
+    record["memory"] = {**(memory or {}), "runs": runs}
 
 
 def run_digest(run: Any) -> str:
@@ -78,6 +89,35 @@ def run_keys(runs: list[Any], digests: list[str]) -> list[str]:
         taken.add(key)
         keys.append(key)
     return keys
+
+
+def carried_positions(keys: list[str], stored: dict[str, int]) -> list[int]:
+    """The positions of the runs an upsert carries (their `keys`, in order), given the stored runs'
+    positions by key. A writer may carry only the last runs (it read with runs_limit): its runs
+    are placed from where its first stored run is; a writer that carries no stored run adds its
+    runs after every stored one."""
+    shift = next((stored[key] - index for index, key in enumerate(keys) if key in stored), None)
+    if shift is None:
+        shift = max(stored.values(), default=-1) + 1
+    return [index + shift for index in range(len(keys))]
+
+
+def merge_runs(stored: list[Any], carried: list[Any]) -> list[Any]:
+    """The runs a session holds after an upsert carrying `carried` over `stored`: every carried run,
+    in its order, placed as `carried_positions` says, and every stored run it does not carry (by
+    key) at its stored position; at one position the carried run comes first. What the SQL
+    backends' runs table does, for documents."""
+    carried_keys = run_keys(carried, [run_digest(run) for run in carried])
+    stored_keys = run_keys(stored, [run_digest(run) for run in stored])
+    positions = carried_positions(carried_keys, {key: i for i, key in enumerate(stored_keys)})
+    taken = set(carried_keys)
+    kept = [
+        (i, 1, run) for i, (key, run) in enumerate(zip(stored_keys, stored, strict=True)) if key not in taken
+    ]
+    ordered = sorted(
+        [*((p, 0, run) for p, run in zip(positions, carried, strict=True)), *kept], key=lambda t: t[:2]
+    )
+    return [run for _, _, run in ordered]
 
 
 def _declared_run_id(run: Any) -> str | None:

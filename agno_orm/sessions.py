@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
 if TYPE_CHECKING:
@@ -64,6 +64,17 @@ class Session(BaseModel):
     extra_data: JsonDict | None = None
     created_at: int | None = None
     updated_at: int | None = None
+
+    _stored_version: tuple[str, int] | None = PrivateAttr(default=None)
+    """(session_id, version) of the stored session this one was read or written as, set by
+    storages (see `Storage`); None for a session no storage returned. Not a field: never stored,
+    never compared."""
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class with equal fields (the stored version does not count)."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def to_dict(self) -> dict[str, Any]:
         """Return every field as a dict, as agno's `asdict`-based `to_dict` does."""

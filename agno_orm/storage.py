@@ -12,10 +12,18 @@ import pydantic
 
 from agno_orm import codec
 from agno_orm._agno import agno_session_classes
-from agno_orm.errors import InvalidInputError, InvalidSessionError, StorageError
+from agno_orm._versions import ABSENT, OnConflict, SeenVersions, check_on_conflict, stored_version
+from agno_orm.errors import (
+    InvalidInputError,
+    InvalidSessionError,
+    PayloadTooLargeError,
+    SessionConflictError,
+    StorageError,
+)
 from agno_orm.runs import join_runs, split_runs
 from agno_orm.sessions import (
     ENTITY_FIELD,
+    MAX_SESSION_ID_LENGTH,
     MODES,
     SESSION_TYPES,
     AnySession,
@@ -26,7 +34,12 @@ from agno_orm.sessions import (
     SessionTypes,
 )
 
-__all__ = ["Storage"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Storage"]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+"""Largest session accepted by default, as compact JSON text: 8 MiB, some two thousand times a
+session of three short runs, and below what every backend's server takes in one write (MongoDB's
+16 MiB documents, MariaDB's 16 MB packets). `max_payload_bytes` sets another limit (None: none)."""
 
 
 class Storage(ABC):
@@ -41,11 +54,52 @@ class Storage(ABC):
     agno checks with isinstance (MissingDependencyError without the `agno` extra), "auto" (the
     default) agno's when the `agno` package can be imported, else ours. Both have the same fields
     and `to_dict()`.
+
+    Concurrent writers. A stored session has a version, one more on every upsert. Runs are never
+    lost: an upsert writes the runs it carries (new ones added, changed ones replaced, matched by
+    run_id, see `agno_orm.runs`) and keeps every stored run it does not carry, so two writers who
+    read the same version and each add a run leave both runs stored, on every backend; only
+    `delete_session` removes runs. For the session's other fields, `on_conflict` chooses:
+    "overwrite" (the default, agno's behaviour) lets the last writer win; "raise" makes `upsert`
+    raise SessionConflictError, writing nothing, when the stored version is not the one this
+    writer read, for callers that re-read, re-apply and retry. The version a writer read is taken
+    from the session passed in if it is one of ours returned by a storage (`upsert` updates it
+    on that object), else from what this storage last returned for that session id to the same
+    thread and asyncio task (sessions passed as agno dataclasses or dicts; a storage remembers
+    the last 10,000 ids so). A session this writer never saw counts as read absent: in "raise"
+    mode it may only create the session. Each backend makes the check and the write one atomic
+    step (a conditional UPDATE, WATCH/MULTI, a conditional replace or put, a file lock).
+
+    Failures. Every failure is raised as a `StorageError` with the driver's exception chained,
+    never answered with None or an empty list. Operations a retry cannot repeat wrongly (reads,
+    listings, and writes that never reached their commit) are retried a few times on a lost
+    connection or a transaction the database rolled back (deadlock, busy); `StorageConnectionError`
+    is raised when the retries are spent. Sessions larger than `max_payload_bytes` as JSON text
+    (default DEFAULT_MAX_PAYLOAD_BYTES, None for no limit) are refused with PayloadTooLargeError
+    before anything is written.
     """
 
-    def __init__(self, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto") -> None:
+    def __init__(
+        self,
+        mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
         self.mode = mode  # the setter accepts None
         self.session_types = session_types
+        self.on_conflict: OnConflict = check_on_conflict(on_conflict)
+        if max_payload_bytes is not None and (
+            not isinstance(max_payload_bytes, int)
+            or isinstance(max_payload_bytes, bool)
+            or max_payload_bytes < 1
+        ):
+            raise InvalidInputError(
+                f"max_payload_bytes must be None or an int >= 1; got {max_payload_bytes!r}"
+            )
+        self.max_payload_bytes = max_payload_bytes
+        self._seen_versions = SeenVersions()
 
     @property
     def mode(self) -> Mode:
@@ -82,6 +136,9 @@ class Storage(ABC):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         """The session with this id (and this user, when given), or None if there is none.
+
+        A given `user_id` always filters, "" too (agno drops a falsy one): a session of another
+        user is never returned. Raises InvalidInputError for an id no session can have.
 
         `runs_limit=N` returns only its last N runs (`memory["runs"]`, or `runs` for workflow_v2).
         """
@@ -201,6 +258,9 @@ class Storage(ABC):
         session = self.session_type.from_dict(record)
         if session is None:
             raise StorageError(f"a stored {self.mode} session has no session_id: {dict(record)!r:.200}")
+        version = stored_version(record)
+        session._stored_version = (session.session_id, version)
+        self._seen_versions.saw(session.session_id, version)
         if self._agno_classes is None:
             return session
         agno_class = self._agno_classes[self.mode]
@@ -215,11 +275,72 @@ class Storage(ABC):
         return presented
 
     def _record(self, session: Session) -> dict[str, Any]:
-        """The session's fields as stored: JSON fields encoded by the codec, others as they are."""
+        """The session's fields as stored: JSON fields encoded by the codec, others as they are.
+
+        Raises InvalidSessionError for text UTF-8 cannot carry, PayloadTooLargeError for a session
+        over `max_payload_bytes`.
+        """
         record = dict(session)
-        for name in session.json_fields:
-            record[name] = codec.encode(record[name], where=name)
+        for name, value in record.items():
+            if name in session.json_fields:
+                record[name] = codec.encode(value, where=name)
+            elif isinstance(value, str):
+                codec.check_text(value, name)
+        self._check_size(record)
         return record
+
+    def _check_size(self, record: Mapping[str, Any]) -> None:
+        """Refuse a record whose JSON text exceeds `max_payload_bytes`: every backend's one size check."""
+        if self.max_payload_bytes is None:
+            return
+        size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > self.max_payload_bytes:
+            raise PayloadTooLargeError(
+                f"session {record['session_id']!r} is {size} bytes as JSON, over this storage's "
+                f"max_payload_bytes={self.max_payload_bytes}; nothing was written"
+            )
+
+    # Versions (see the class docstring): what a writer read, checked where the backend writes.
+
+    def _prepared(self, session: Any) -> tuple[dict[str, Any], int]:
+        """The record `upsert` stores for `session` (see `_record`), and the version its writer read."""
+        record = self._record(self._validated(session))
+        return record, self._version_read(session, record["session_id"])
+
+    def _version_read(self, session: Any, session_id: str) -> int:
+        """The version of `session_id` the writer of `session` read: the session's own when it is one
+        of ours that a storage returned, else the one this storage last returned to this thread and
+        task, else ABSENT (the writer saw no session)."""
+        if isinstance(session, Session) and session._stored_version is not None:
+            read_id, version = session._stored_version
+            if read_id == session_id:
+                return version
+        seen = self._seen_versions.last_seen(session_id)
+        return ABSENT if seen is None else seen
+
+    def _check_version(self, session_id: str, expected: int, found: int) -> None:
+        """In "raise" mode, refuse a write of a session whose stored version is not the one read."""
+        if self.on_conflict == "raise" and expected != found:
+            raise SessionConflictError(
+                f"session {session_id!r} changed since it was read (version {expected} read, "
+                f"{found} stored{'; 0 means none' if ABSENT in (expected, found) else ''}); "
+                "nothing was written: read it again, re-apply the change and upsert it again",
+                session_id=session_id,
+                expected=expected,
+                found=found,
+            )
+
+    def _upserted(self, source: Any, record: Mapping[str, Any]) -> AnySession:
+        """The session `upsert` returns for the stored `record`; a session of ours passed in as
+        `source` takes the new version too, so upserting it again is not a conflict."""
+        stored = self._from_record(record)
+        if isinstance(source, Session):
+            source._stored_version = (record["session_id"], stored_version(record))
+        return stored
+
+    def _saw_absent(self, session_id: str) -> None:
+        """Remember that this thread found no session `session_id` (read None, or deleted it)."""
+        self._seen_versions.saw(session_id, ABSENT)
 
 
 def runs_of(session: AnySession, mode: Mode) -> list[Any] | None:
@@ -283,6 +404,22 @@ def check_limit(limit: int | None) -> None:
 
 
 def check_session_id(session_id: Any) -> None:
-    """Refuse an id no session could have been stored under."""
+    """Refuse an id no session could have been stored under (InvalidInputError), before any I/O."""
     if not isinstance(session_id, str):
         raise InvalidInputError(f"session_id must be a str; got {type(session_id).__name__}")
+    if not session_id or len(session_id) > MAX_SESSION_ID_LENGTH or "\0" in session_id:
+        raise InvalidInputError(
+            f"no session can have the id {session_id[:80]!r}{'...' if len(session_id) > 80 else ''}: "
+            f"a session_id is 1 to {MAX_SESSION_ID_LENGTH} characters, without NUL"
+        )
+    codec.check_text(session_id, "session_id")
+
+
+def check_ids(**ids: Any) -> None:
+    """Refuse a user or entity id filter that is neither None nor text (InvalidInputError)."""
+    for name, value in ids.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{name} must be a str or None; got {type(value).__name__}")
+        codec.check_text(value, name)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine
 
 from agno_orm import Storage
 from tests import backends, servers
+from tests.atomic_mongomock import serialized
 
 StorageFactory = Callable[..., Storage]
 
@@ -99,7 +100,7 @@ def mongodb_client() -> Iterator[Any]:
         url = servers.mongodb_url()
     except servers.ServerUnavailable:
         mongomock = pytest.importorskip("mongomock_ng")
-        yield mongomock.MongoClient()
+        yield serialized(mongomock.MongoClient())  # each operation atomic, as a server's are
         return
     pymongo = pytest.importorskip("pymongo")
     client = pymongo.MongoClient(url)

@@ -87,3 +87,23 @@ def test_nesting_thousands_deep_is_refused_without_recursion_error() -> None:
 def test_values_without_a_json_form_are_refused(bad: Any) -> None:
     with pytest.raises(InvalidSessionError):
         encode({"v": bad})
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 high", "lone \udfff low"])
+def test_text_with_a_lone_surrogate_is_refused_naming_its_path(text: str) -> None:
+    with pytest.raises(InvalidSessionError, match=r"state\['t'\]: text with a lone surrogate"):
+        encode({"t": text}, where="state")
+
+
+def test_a_key_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(InvalidSessionError, match="lone surrogate"):
+        encode({"k\ud800": 1})
+
+
+def test_text_with_nul_is_refused() -> None:
+    with pytest.raises(InvalidSessionError, match="NUL"):
+        encode(["a\x00b"])
+
+
+def test_astral_and_combining_text_is_kept() -> None:
+    assert encode({"é👋\u0301": "\U0010ffff\ufeff\u2028"}) == {"é👋\u0301": "\U0010ffff\ufeff\u2028"}

@@ -9,6 +9,10 @@ refused (InvalidSessionError), never overwritten.
 Documents written by agno itself carry no `mode`; theirs is inferred from the fields only that
 mode's sessions have (`LEGACY_MODE_KEYS`, first match wins, none means agent), so agno's data is
 read in place, by the right mode.
+
+An upsert stores `next_document`: the record with created_at kept, the stored runs it does not
+carry kept (as the SQL backends' runs table does), and the next version; each backend makes the
+read of the stored document and the write of the next one a single atomic step.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from typing import Any
 
 import pydantic
 
+from agno_orm._versions import VERSION_KEY, stored_version
 from agno_orm.errors import InvalidSessionError, StorageError
+from agno_orm.runs import join_runs, merge_runs, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode
 from agno_orm.storage import Storage
 
 __all__ = [
     "LEGACY_MODE_KEYS",
     "MODE_KEY",
+    "VERSION_KEY",
     "Document",
     "check_replaceable",
     "document_mode",
@@ -33,6 +40,7 @@ __all__ = [
     "legacy_rule",
     "newest",
     "newest_first",
+    "next_document",
     "order_key",
     "stamped",
     "to_session",
@@ -88,6 +96,20 @@ def stamped(record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode:
     return document
 
 
+def next_document(
+    record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode: Mode, now: int
+) -> Document:
+    """The document an upsert of `record` stores over `existing` (None: there is none): `stamped`,
+    keeping the stored runs the record does not carry (`runs.merge_runs`), at the next version."""
+    document = stamped(record, existing, mode, now)
+    stored_runs = split_runs(mode, dict(existing)) if existing is not None else None
+    if stored_runs:
+        carried = split_runs(mode, document)
+        join_runs(mode, document, merge_runs(stored_runs, carried or []))
+    document[VERSION_KEY] = stored_version(existing) + 1
+    return document
+
+
 def check_replaceable(existing: Mapping[str, Any] | None, session_id: str, mode: Mode, where: str) -> None:
     """Refuse to write `session_id` over a stored session of another mode (or another id)."""
     if existing is None:
@@ -106,11 +128,11 @@ def check_replaceable(existing: Mapping[str, Any] | None, session_id: str, mode:
 
 
 def is_readable(document: Mapping[str, Any], session_id: str, mode: Mode, user_id: str | None) -> bool:
-    """Whether `read(session_id, user_id)` in `mode` returns this document (user_id only when truthy)."""
+    """Whether `read(session_id, user_id)` in `mode` returns this document (any user for user_id None)."""
     return (
         document.get("session_id") == session_id
         and document_mode(document) == mode
-        and (not user_id or document.get("user_id") == user_id)
+        and (user_id is None or document.get("user_id") == user_id)
     )
 
 

@@ -17,8 +17,9 @@ Listing queries the index of its filter newest first (`mode-index` when there is
 `LastEvaluatedKey` page by page and stops as soon as the page holds the answer; tables without
 an index (agno's have only two) are scanned instead, every page. Items are limited to
 `MAX_ITEM_BYTES`: a bigger session is refused with PayloadTooLargeError before anything is
-written. An upsert reads the item (consistently) and writes the whole new item on condition
-that it was not changed meanwhile, retrying if it was.
+written. An upsert reads the item (consistently) and writes the next one (`_documents.next_document`:
+stored runs it does not carry kept, the version one more) on condition that the stored version is
+still the one read, retrying if it is not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,12 +35,14 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Literal
 
+from agno_orm._retry import pause
+from agno_orm._versions import VERSION_KEY, OnConflict, stored_version
 from agno_orm.errors import InvalidInputError, InvalidSessionError, PayloadTooLargeError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import MODE_KEY, Document
 from agno_orm.nosql._drivers import require, translated
 from agno_orm.sessions import ENTITY_FIELD, SESSION_TYPES, AnySession, Mode, SessionTypes
-from agno_orm.storage import Storage, check_limit, check_session_id
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, check_limit, check_session_id
 
 __all__ = ["MAX_ITEM_BYTES", "DynamoDbStorage"]
 
@@ -49,11 +53,12 @@ BillingMode = Literal["PROVISIONED", "PAY_PER_REQUEST"]
 
 _ENTITY_FIELDS = ("agent_id", "team_id", "workflow_id")
 _INDEXED_FIELDS = ("user_id", *_ENTITY_FIELDS, MODE_KEY)
-_NUMBER_FIELDS = frozenset({"created_at", "updated_at"})
+_NUMBER_FIELDS = frozenset({"created_at", "updated_at", VERSION_KEY})
 _JSON_FIELDS = frozenset(name for cls in SESSION_TYPES.values() for name in cls.json_fields)
 # What listing ids reads of each item: enough to filter, order and tell agno's items' mode apart.
 _LISTING_FIELDS = ("session_id", "created_at", "user_id", MODE_KEY, *_ENTITY_FIELDS, "workflow_name")
-_MAX_ATTEMPTS = 20
+_MAX_ATTEMPTS = 100  # optimistic retries of one upsert against concurrent writers of the same session
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 class DynamoDbStorage(Storage):
@@ -81,8 +86,16 @@ class DynamoDbStorage(Storage):
         write_capacity_units: int = 5,
         client: Any = None,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(mode, session_types=session_types)
+        super().__init__(
+            mode, session_types=session_types, on_conflict=on_conflict, max_payload_bytes=max_payload_bytes
+        )
+        if not isinstance(table_name, str) or not _TABLE_NAME.match(table_name):
+            raise InvalidInputError(
+                f"table_name must be 3 to 255 letters, digits, _ . or - (DynamoDB's rule); got {table_name!r}"
+            )
         if billing_mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
             raise InvalidInputError(
                 f"billing_mode must be PROVISIONED or PAY_PER_REQUEST; got {billing_mode!r}"
@@ -135,16 +148,16 @@ class DynamoDbStorage(Storage):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
             self._ensure_table()
             found = self.dynamodb_client.get_item(
                 TableName=self.table_name, Key={"session_id": {"S": session_id}}, ConsistentRead=True
             )
-        if "Item" not in found:
-            return None
-        document = _document(found["Item"])
-        if not documents.is_readable(document, session_id, self.mode, user_id):
+        document = _document(found["Item"]) if "Item" in found else None
+        if document is None or not documents.is_readable(document, session_id, self.mode, user_id):
+            self._saw_absent(session_id)
             return None
         return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
@@ -165,7 +178,7 @@ class DynamoDbStorage(Storage):
         return [documents.to_session(self, d, self._where) for d in found]
 
     def upsert(self, session: Any) -> AnySession:
-        record = self._record(self._validated(session))
+        record, expected = self._prepared(session)
         session_id: str = record["session_id"]
         for field in ("user_id", ENTITY_FIELD[self.mode]):
             if record.get(field) == "":
@@ -173,13 +186,14 @@ class DynamoDbStorage(Storage):
         key = {"session_id": {"S": session_id}}
         with self._translated("upserting a session"):
             self._ensure_table()
-            for _ in range(_MAX_ATTEMPTS):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
                 found = self.dynamodb_client.get_item(
                     TableName=self.table_name, Key=key, ConsistentRead=True
                 ).get("Item")
                 existing = None if found is None else _document(found)
                 documents.check_replaceable(existing, session_id, self.mode, self._where)
-                document = documents.stamped(record, existing, self.mode, int(time.time()))
+                self._check_version(session_id, expected, stored_version(existing))
+                document = documents.next_document(record, existing, self.mode, int(time.time()))
                 item = _item(document)
                 size = _item_size(item)
                 if size > MAX_ITEM_BYTES:
@@ -192,14 +206,16 @@ class DynamoDbStorage(Storage):
                         TableName=self.table_name, Item=item, **_unchanged_since(found)
                     )
                 except self.dynamodb_client.exceptions.ConditionalCheckFailedException:
-                    continue  # changed since it was read: read again
-                return documents.to_session(self, document, self._where)
+                    pause(attempt)  # changed since it was read: read it again
+                    continue
+                return self._upserted(session, document)
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
             return
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         key = {"session_id": {"S": session_id}}
         with self._translated("deleting a session"):
             self._ensure_table()
@@ -223,6 +239,7 @@ class DynamoDbStorage(Storage):
                 self.dynamodb_client.delete_item(TableName=self.table_name, Key=key, **condition)
             except self.dynamodb_client.exceptions.ConditionalCheckFailedException:
                 return  # replaced meanwhile: the delete applied to the version that is gone
+        self._saw_absent(session_id)
 
     def drop(self) -> None:
         """Delete the current mode's sessions; the table goes too once it is empty."""
@@ -251,6 +268,7 @@ class DynamoDbStorage(Storage):
         self, user_id: str | None, entity_id: str | None, limit: int | None, fields: tuple[str, ...] | None
     ) -> list[Document]:
         """The matching documents in listing order, reading only as many pages as the answer needs."""
+        check_ids(user_id=user_id, entity_id=entity_id)
         if limit == 0 or "" in (user_id, entity_id):  # an empty string is never stored as an index key
             return []
         indexes = self._ensure_table()
@@ -432,18 +450,18 @@ def _projection(fields: tuple[str, ...] | None) -> dict[str, Any]:
 
 
 def _unchanged_since(found: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The condition that the item is as `found` in what a write derives from it: absent, or of the
-    same created_at and mode (the rest is replaced whole, so later changes to it may be overwritten)."""
+    """The condition that the item is still as `found`: absent, or at the same version (agno's items,
+    and older ones of ours, have none: then still without one)."""
     if found is None:
         return {"ConditionExpression": "attribute_not_exists(session_id)"}
-    names = {"#created": "created_at", "#mode": MODE_KEY}
-    values: dict[str, Any] = {}
-    clauses = []
-    for placeholder, name in (("#created", "created_at"), ("#mode", MODE_KEY)):
-        if name in found:
-            values[f":{name}"] = found[name]
-            clauses.append(f"{placeholder} = :{name}")
-        else:
-            clauses.append(f"attribute_not_exists({placeholder})")
-    condition = {"ConditionExpression": " AND ".join(clauses), "ExpressionAttributeNames": names}
-    return {**condition, "ExpressionAttributeValues": values} if values else condition
+    names = {"#version": VERSION_KEY}
+    if VERSION_KEY not in found:
+        return {
+            "ConditionExpression": "attribute_exists(session_id) AND attribute_not_exists(#version)",
+            "ExpressionAttributeNames": names,
+        }
+    return {
+        "ConditionExpression": "#version = :version",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":version": found[VERSION_KEY]},
+    }

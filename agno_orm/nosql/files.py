@@ -30,12 +30,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from agno_orm.errors import StorageError
+from agno_orm._versions import OnConflict, stored_version
+from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import Document
 from agno_orm.nosql._drivers import require
 from agno_orm.sessions import AnySession, Mode, SessionTypes
-from agno_orm.storage import Storage, check_limit, check_session_id
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, check_limit, check_session_id
 
 __all__ = ["FileStorage", "JsonStorage", "YamlStorage", "file_name"]
 
@@ -59,9 +60,19 @@ class FileStorage(Storage):
     suffix: ClassVar[str]
 
     def __init__(
-        self, dir_path: str | Path, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto"
+        self,
+        dir_path: str | Path,
+        mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(mode, session_types=session_types)
+        super().__init__(
+            mode, session_types=session_types, on_conflict=on_conflict, max_payload_bytes=max_payload_bytes
+        )
+        if not isinstance(dir_path, (str, os.PathLike)) or "\0" in os.fspath(dir_path):
+            raise InvalidInputError(f"dir_path must be a path without NUL; got {dir_path!r}")
         self.dir_path = Path(dir_path)
 
     @abstractmethod
@@ -85,10 +96,12 @@ class FileStorage(Storage):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
             document = self._load(self._path(session_id))
         if document is None or not documents.is_readable(document, session_id, self.mode, user_id):
+            self._saw_absent(session_id)
             return None
         return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
@@ -105,20 +118,22 @@ class FileStorage(Storage):
         return [documents.to_session(self, d, self._where) for d in self._listed(user_id, entity_id, limit)]
 
     def upsert(self, session: Any) -> AnySession:
-        record = self._record(self._validated(session))
+        record, expected = self._prepared(session)
         session_id: str = record["session_id"]
         path = self._path(session_id)
         with self._translated("upserting a session"), self._locked() as dir_fd:
             existing = self._load(path)
             documents.check_replaceable(existing, session_id, self.mode, self._where)
-            document = documents.stamped(record, existing, self.mode, int(time.time()))
+            self._check_version(session_id, expected, stored_version(existing))
+            document = documents.next_document(record, existing, self.mode, int(time.time()))
             self._write_atomically(path, self.serialize(document), dir_fd)
-        return documents.to_session(self, document, self._where)
+        return self._upserted(session, document)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
             return
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         path = self._path(session_id)
         with self._translated("deleting a session"), self._locked() as dir_fd:
             document = self._load(path)
@@ -128,6 +143,7 @@ class FileStorage(Storage):
                 return
             path.unlink()
             os.fsync(dir_fd)
+        self._saw_absent(session_id)
 
     def drop(self) -> None:
         """Delete the files of the current mode's sessions; other files in the directory stay."""
@@ -180,6 +196,7 @@ class FileStorage(Storage):
                 yield path, document
 
     def _listed(self, user_id: str | None, entity_id: str | None, limit: int | None) -> list[Document]:
+        check_ids(user_id=user_id, entity_id=entity_id)
         with self._translated("listing sessions"):
             matching = (
                 d for _, d in self._session_files() if documents.in_listing(d, self.mode, user_id, entity_id)
@@ -247,9 +264,21 @@ class YamlStorage(FileStorage):
     suffix = ".yaml"
 
     def __init__(
-        self, dir_path: str | Path, mode: Mode | None = "agent", *, session_types: SessionTypes = "auto"
+        self,
+        dir_path: str | Path,
+        mode: Mode | None = "agent",
+        *,
+        session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(dir_path, mode, session_types=session_types)
+        super().__init__(
+            dir_path,
+            mode,
+            session_types=session_types,
+            on_conflict=on_conflict,
+            max_payload_bytes=max_payload_bytes,
+        )
         self._yaml  # noqa: B018  # fails now, not at first use, when PyYAML is missing
 
     @property

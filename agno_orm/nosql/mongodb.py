@@ -8,9 +8,10 @@ storage itself ensures its indexes (agno's are made only by an explicit `create(
     user_id_1_created_at_-1_session_id_-1         listing by user
     <entity>_id_1_created_at_-1_session_id_-1     listing by agent, team or workflow id
 
-An upsert is one `find_one_and_update(..., upsert=True)` whose filter selects the id in this
-mode; `$setOnInsert` sets created_at only when the document is new. If the id is held by another
-mode's document, the upsert's insert hits the unique index and the storage refuses the session.
+An upsert reads the stored document and writes the next one (`_documents.next_document`: the
+stored runs it does not carry kept, the version one more) on condition that it is unchanged: an
+`insert_one` that the unique index refuses if another writer inserted first, or a `replace_one`
+filtered by the version read. A write that finds the document changed reads it again and retries.
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from agno_orm.errors import StorageError
+from agno_orm._retry import pause
+from agno_orm._versions import VERSION_KEY, OnConflict, stored_version
+from agno_orm.errors import InvalidInputError, PayloadTooLargeError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import MODE_KEY, Document
 from agno_orm.nosql._drivers import require, translated
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionTypes
-from agno_orm.storage import Storage, check_limit, check_session_id
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, check_limit, check_session_id
 
 __all__ = ["MongoDbStorage"]
 
 _NEWEST_FIRST = [("created_at", -1), ("session_id", -1)]
-_MAX_ATTEMPTS = 5  # an upsert racing an insert of the same new id retries (MongoDB may not)
+_MAX_ATTEMPTS = 100  # optimistic retries of one upsert against concurrent writers of the same session
+_RESERVED_IN_DATABASE_NAMES = frozenset('/\\. "$*<>:|?\0')
 
 
 class MongoDbStorage(Storage):
@@ -52,8 +56,13 @@ class MongoDbStorage(Storage):
         mode: Mode | None = "agent",
         *,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(mode, session_types=session_types)
+        super().__init__(
+            mode, session_types=session_types, on_conflict=on_conflict, max_payload_bytes=max_payload_bytes
+        )
+        check_names(db_name, collection_name)
         pymongo = self._pymongo  # fails here, not at first use, when pymongo is missing
         if client is None:
             client = pymongo.MongoClient(db_url)
@@ -84,14 +93,16 @@ class MongoDbStorage(Storage):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         check_limit(runs_limit)
         query: dict[str, Any] = {"session_id": session_id, **self._mode_filter()}
-        if user_id:
+        if user_id is not None:  # "" too: a user filter is never dropped
             query["user_id"] = user_id
         with self._translated("reading a session"):
             self._ensure_indexes()
             document = self.collection.find_one(query, {"_id": 0})
         if document is None:
+            self._saw_absent(session_id)
             return None
         return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
@@ -117,42 +128,40 @@ class MongoDbStorage(Storage):
         return [documents.to_session(self, d, self._where) for d in found]
 
     def upsert(self, session: Any) -> AnySession:
-        record = self._record(self._validated(session))
+        record, expected = self._prepared(session)
         session_id: str = record["session_id"]
-        now = int(time.time())
-        fields = {name: value for name, value in record.items() if name != "created_at"}
-        update = {
-            "$set": {**fields, "updated_at": now, MODE_KEY: self.mode},
-            "$setOnInsert": {"created_at": record["created_at"] or now},
-        }
-        pymongo = self._pymongo
+        errors = self._pymongo.errors
         with self._translated("upserting a session"):
             self._ensure_indexes()
-            for _ in range(_MAX_ATTEMPTS):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
+                existing = self.collection.find_one({"session_id": session_id}, {"_id": 0})
+                documents.check_replaceable(existing, session_id, self.mode, self._where)
+                self._check_version(session_id, expected, stored_version(existing))
+                document = documents.next_document(record, existing, self.mode, int(time.time()))
                 try:
-                    document = self.collection.find_one_and_update(
-                        {"session_id": session_id, **self._mode_filter()},
-                        update,
-                        projection={"_id": 0},
-                        upsert=True,
-                        return_document=pymongo.ReturnDocument.AFTER,
-                    )
-                    return documents.to_session(self, document, self._where)
-                except pymongo.errors.DuplicateKeyError:
-                    # Either another mode holds the id (refused) or a concurrent insert won (retry).
-                    existing = self.collection.find_one({"session_id": session_id}, {"_id": 0})
-                    documents.check_replaceable(existing, session_id, self.mode, self._where)
+                    if self._write_if_unchanged(existing, document):
+                        return self._upserted(session, document)
+                except errors.DuplicateKeyError:
+                    pass  # another writer inserted it first
+                except errors.DocumentTooLarge as exc:
+                    raise PayloadTooLargeError(
+                        f"{self._where}: session {session_id!r} exceeds MongoDB's document size limit; "
+                        "nothing was written"
+                    ) from exc
+                pause(attempt)  # changed since it was read: read it again
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
             return
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         query: dict[str, Any] = {"session_id": session_id, **self._mode_filter()}
         if user_id is not None:
             query["user_id"] = user_id
         with self._translated("deleting a session"):
-            self.collection.delete_one(query)
+            if self.collection.delete_one(query).deleted_count:
+                self._saw_absent(session_id)
 
     def drop(self) -> None:
         """Delete the current mode's sessions; the collection goes too once it is empty."""
@@ -187,12 +196,23 @@ class MongoDbStorage(Storage):
         return {"$or": [{MODE_KEY: self.mode}, {MODE_KEY: {"$exists": False}, "$or": legacy}]}
 
     def _filter(self, user_id: str | None, entity_id: str | None) -> dict[str, Any]:
+        check_ids(user_id=user_id, entity_id=entity_id)
         query = self._mode_filter()
         if user_id is not None:
             query["user_id"] = user_id
         if entity_id is not None:
             query[ENTITY_FIELD[self.mode]] = entity_id
         return query
+
+    def _write_if_unchanged(self, existing: Document | None, document: Document) -> bool:
+        """Store `document` if the stored one is still `existing` (None: still none); False if not."""
+        if existing is None:
+            self.collection.insert_one(dict(document))  # a copy: insert_one adds `_id` to what it is given
+            return True
+        unchanged: dict[str, Any] = {"session_id": existing["session_id"]}
+        # agno's documents (and older ones of ours) have no version: they are replaced only as read
+        unchanged[VERSION_KEY] = existing.get(VERSION_KEY, {"$exists": False})
+        return bool(self.collection.replace_one(unchanged, document).matched_count)
 
     def _ensure_indexes(self) -> None:
         """Create this mode's indexes if missing; once per storage and mode (creating is idempotent)."""
@@ -218,6 +238,32 @@ class MongoDbStorage(Storage):
             errors=(errors.PyMongoError,),
         ):
             yield
+
+
+def check_names(db_name: object, collection_name: object) -> None:
+    """Refuse database and collection names MongoDB would refuse or read as something else."""
+    if (
+        not isinstance(db_name, str)
+        or not db_name
+        or len(db_name) > 63
+        or any(c in _RESERVED_IN_DATABASE_NAMES for c in db_name)
+    ):
+        raise InvalidInputError(
+            f'db_name must be 1 to 63 characters without any of / \\ . space " $ * < > : | ? NUL; '
+            f"got {db_name!r}"
+        )
+    if (
+        not isinstance(collection_name, str)
+        or not collection_name
+        or len(collection_name) > 120
+        or "$" in collection_name
+        or "\0" in collection_name
+        or collection_name.startswith("system.")
+    ):
+        raise InvalidInputError(
+            "collection_name must be 1 to 120 characters without $ or NUL, not starting with 'system.'; "
+            f"got {collection_name!r}"
+        )
 
 
 def _has(key: str) -> dict[str, Any]:

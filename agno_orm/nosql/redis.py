@@ -31,12 +31,14 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
+from agno_orm._retry import pause
+from agno_orm._versions import OnConflict, stored_version
 from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import Document
 from agno_orm.nosql._drivers import require, translated
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionTypes
-from agno_orm.storage import Storage, check_limit, check_session_id
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, check_limit, check_session_id
 
 __all__ = ["RedisStorage"]
 
@@ -100,18 +102,28 @@ class RedisStorage(Storage):
         redis_url: str | None = None,
         client: Any = None,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(mode, session_types=session_types)
-        if not isinstance(prefix, str) or not prefix or "\0" in prefix:
-            raise InvalidInputError(f"prefix must be a non-empty str without NUL; got {prefix!r}")
+        super().__init__(
+            mode, session_types=session_types, on_conflict=on_conflict, max_payload_bytes=max_payload_bytes
+        )
+        check_prefix(prefix)
         if expire is not None and (not isinstance(expire, int) or isinstance(expire, bool) or expire <= 0):
             raise InvalidInputError(f"expire must be None or a positive int (seconds); got {expire!r}")
         redis = self._redis  # fails here, not at first use, when the client library is missing
         if client is None:
+            # Commands are retried on a lost connection (a restarted server): every command here
+            # is a read, idempotent, or part of a WATCHed transaction, which redis-py turns into a
+            # WatchError instead, and the upsert then reads the session again before writing.
+            retries = {
+                "retry": redis.retry.Retry(redis.backoff.ExponentialBackoff(cap=1.0, base=0.05), 4),
+                "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+            }
             if redis_url is not None:
-                client = redis.Redis.from_url(redis_url)
+                client = redis.Redis.from_url(redis_url, **retries)
             else:
-                client = redis.Redis(host=host, port=port, db=db, password=password, ssl=ssl)
+                client = redis.Redis(host=host, port=port, db=db, password=password, ssl=ssl, **retries)
         self.prefix = prefix
         self.host, self.port, self.db, self.password, self.ssl = host, port, db, password, ssl
         self.expire = expire
@@ -140,17 +152,18 @@ class RedisStorage(Storage):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         check_limit(runs_limit)
         with self._translated("reading a session"):
             raw = self.redis_client.get(self._key(session_id))
-        if raw is None:
-            return None
-        document = self._decode(raw)
-        if not documents.is_readable(document, session_id, self.mode, user_id):
+        document = None if raw is None else self._decode(raw)
+        if document is None or not documents.is_readable(document, session_id, self.mode, user_id):
+            self._saw_absent(session_id)
             return None
         return documents.to_session(self, document, self._where, runs_limit=runs_limit)
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
+        check_ids(user_id=user_id, entity_id=entity_id)
         with self._translated("listing session ids"):
             ids = self._list(user_id, entity_id, None, values=False)
         return [_text(i) for i in ids]
@@ -162,6 +175,7 @@ class RedisStorage(Storage):
         self, user_id: str | None = None, entity_id: str | None = None, limit: int | None = 2
     ) -> list[AnySession]:
         check_limit(limit)
+        check_ids(user_id=user_id, entity_id=entity_id)
         if limit == 0:
             return []
         with self._translated("listing sessions"):
@@ -169,35 +183,37 @@ class RedisStorage(Storage):
         return [documents.to_session(self, self._decode(v), self._where) for v in values]
 
     def upsert(self, session: Any) -> AnySession:
-        record = self._record(self._validated(session))
+        record, expected = self._prepared(session)
         session_id: str = record["session_id"]
         key = self._key(session_id)
         with self._translated("upserting a session"):
-            for _ in range(_MAX_ATTEMPTS):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
                 with self.redis_client.pipeline(transaction=True) as pipe:
                     try:
                         pipe.watch(key)
                         raw = pipe.get(key)
                         existing = None if raw is None else self._decode(raw)
                         documents.check_replaceable(existing, session_id, self.mode, self._where)
-                        document = documents.stamped(record, existing, self.mode, int(time.time()))
+                        self._check_version(session_id, expected, stored_version(existing))
+                        document = documents.next_document(record, existing, self.mode, int(time.time()))
                         old_indexes = self._memberships(pipe, session_id)
                         pipe.multi()
                         pipe.set(key, json.dumps(document, ensure_ascii=False), ex=self.expire)
                         self._queue_indexing(pipe, document, old_indexes)
                         pipe.execute()
-                        return documents.to_session(self, document, self._where)
+                        return self._upserted(session, document)
                     except self._redis.WatchError:
-                        continue
+                        pause(attempt)  # another writer changed it meanwhile: read it again
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
             return
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         key = self._key(session_id)
         with self._translated("deleting a session"):
-            for _ in range(_MAX_ATTEMPTS):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
                 with self.redis_client.pipeline(transaction=True) as pipe:
                     try:
                         pipe.watch(key)
@@ -216,9 +232,10 @@ class RedisStorage(Storage):
                             pipe.zrem(index, session_id)
                         pipe.hdel(self._members_key(), session_id)
                         pipe.execute()
+                        self._saw_absent(session_id)
                         return
                     except self._redis.WatchError:
-                        continue
+                        pause(attempt)  # another writer changed it meanwhile: read it again
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def drop(self) -> None:
@@ -320,6 +337,36 @@ class RedisStorage(Storage):
             errors=(exceptions.RedisError,),
         ):
             yield
+
+
+MAX_PREFIX_LENGTH = 200
+
+
+def check_prefix(prefix: object) -> None:
+    """Refuse a key prefix that could make this storage's keys meet another's, or not be text.
+
+    Keys are `{prefix}:{session_id}` and `{prefix}\\0...` (see the module docstring): a NUL would let
+    a session key pass for an index key, and a control character or a lone surrogate is no name.
+    """
+    if (
+        not isinstance(prefix, str)
+        or not prefix
+        or len(prefix) > MAX_PREFIX_LENGTH
+        or not prefix.isprintable()
+        or not _is_unicode(prefix)
+    ):
+        raise InvalidInputError(
+            f"prefix must be 1 to {MAX_PREFIX_LENGTH} printable characters (no NUL or other control "
+            f"character); got {prefix!r}"
+        )
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(value: bytes | str) -> str:

@@ -2,7 +2,8 @@
 
 Everything else — the models, the queries, the revisions — is shared. A dialect contributes:
 its one-statement upsert, how a schema upgrade is made exclusive across processes, how a
-named schema is created, and which driver errors mean the connection is gone.
+named schema is created, how a write transaction starts, which driver errors mean the
+connection is gone, and which mean the database rolled the transaction back (so it may be run again).
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ class DialectHooks:
     upsert_returns_row = True
     """Whether the upsert statement can return the stored row (else it is selected afterwards)."""
 
-    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
-        """One INSERT of one row or many, replacing rows with the same key but for `keep_on_update`."""
+    def upsert(
+        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+    ) -> Insert:
+        """One INSERT of one row or many, replacing rows with the same key but for `keep_on_update`;
+        the column `bump` of a replaced row becomes its stored value plus one instead."""
         raise NotImplementedError(f"no upsert for dialect {self.name}")
+
+    def begin_write(self, connection: Connection) -> None:
+        """Start the transaction of a write on `connection` (called before its first statement)."""
+
+    def is_transient_error(self, exc: DBAPIError) -> bool:
+        """Whether the database rolled the transaction back on its own (deadlock, serialization
+        failure, busy): nothing of it remains and it may simply be run again."""
+        return False
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -54,27 +66,44 @@ class DialectHooks:
 
 
 def _on_conflict_do_update(
-    stmt: sqlite.Insert | postgresql.Insert, table: Table, keep_on_update: frozenset[str]
+    stmt: sqlite.Insert | postgresql.Insert, table: Table, keep_on_update: frozenset[str], bump: str | None
 ) -> Insert:
     """`INSERT ... ON CONFLICT (primary key) DO UPDATE`, the same clause in SQLite and PostgreSQL."""
-    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update}
+    updates: dict[str, Any] = {
+        c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update
+    }
+    if bump is not None:
+        updates[bump] = table.c[bump] + 1
     return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
 
 
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
-    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
-        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update)
+    def upsert(
+        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+    ) -> Insert:
+        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update, bump)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
         # pysqlite opens no transaction before DDL, so two processes could both create the table.
         # BEGIN IMMEDIATE takes the database's write lock now and makes the DDL atomic.
+        self.begin_write(connection)
+        yield
+
+    def begin_write(self, connection: Connection) -> None:
+        """BEGIN IMMEDIATE: take the file's write lock first, waiting up to the busy timeout. pysqlite
+        would begin on the first INSERT, and a transaction that read before it wrote cannot wait
+        for the lock (SQLite refuses at once, to avoid a deadlock)."""
         dbapi_connection: Any = connection.connection.dbapi_connection
         if not getattr(dbapi_connection, "in_transaction", True):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        yield
+
+    def is_transient_error(self, exc: DBAPIError) -> bool:
+        # SQLITE_BUSY (5) and SQLITE_LOCKED (6), by code where Python reports it (3.11+)
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        return code in (5, 6) or "database is locked" in str(exc.orig)
 
     def ensure_schema(self, connection: Connection, schema: str | None) -> None:
         """SQLite has no schemas to create (an attached database must already be attached)."""
@@ -86,8 +115,14 @@ class SqliteHooks(DialectHooks):
 class PostgresHooks(DialectHooks):
     name = "postgresql"
 
-    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
-        return _on_conflict_do_update(postgresql.insert(table).values(values), table, keep_on_update)
+    def upsert(
+        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+    ) -> Insert:
+        return _on_conflict_do_update(postgresql.insert(table).values(values), table, keep_on_update, bump)
+
+    def is_transient_error(self, exc: DBAPIError) -> bool:
+        # serialization_failure, deadlock_detected
+        return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -116,10 +151,20 @@ class MySQLHooks(DialectHooks):
     name = "mysql"
     upsert_returns_row = False
 
-    def upsert(self, table: Table, values: Rows, keep_on_update: frozenset[str]) -> Insert:
+    def upsert(
+        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+    ) -> Insert:
         stmt = mysql.insert(table).values(values)
-        updates = {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keep_on_update}
+        updates: dict[str, Any] = {
+            c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keep_on_update
+        }
+        if bump is not None:
+            updates[bump] = table.c[bump] + 1
         return stmt.on_duplicate_key_update(updates)
+
+    def is_transient_error(self, exc: DBAPIError) -> bool:
+        # deadlock (1213), lock wait timeout (1205): the transaction ends rolled back either way here
+        return _mysql_error_code(exc) in (1205, 1213)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -164,6 +209,14 @@ class SingleStoreHooks(MySQLHooks):
     SQLAlchemy writes `ON DUPLICATE KEY UPDATE col = VALUES(col)`, the form SingleStore documents."""
 
     name = "singlestoredb"
+
+    def begin_write(self, connection: Connection) -> None:
+        """START TRANSACTION where the connection autocommits: the `singlestoredb` client does by
+        default, so without it every statement of a write would be committed on its own."""
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        get_autocommit = getattr(dbapi_connection, "get_autocommit", None)
+        if callable(get_autocommit) and get_autocommit():
+            connection.exec_driver_sql("START TRANSACTION")
 
     def _get_lock(self, connection: Connection) -> bool:
         """GET_LOCK where the server has it; False (upgrades not serialized) where it refuses it.

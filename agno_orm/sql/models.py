@@ -113,6 +113,8 @@ class _CommonColumns:
     extra_data: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     created_at: Mapped[int | None] = mapped_column(EpochSeconds)
     updated_at: Mapped[int | None] = mapped_column(EpochSeconds)
+    # added by revision 0004: one more on every upsert (agno_orm._versions); 1 for rows agno wrote
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
 
 class _AgentColumns(_CommonColumns):

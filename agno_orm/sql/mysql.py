@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from agno_orm._versions import OnConflict
 from agno_orm.errors import InvalidInputError
 from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.engines import engine_from_url, parse_url
 from agno_orm.sql.storage import SqlStorage
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES
 
 __all__ = ["MySQLStorage"]
 
@@ -32,6 +34,8 @@ class MySQLStorage(SqlStorage):
         mode: Mode | None = "agent",
         *,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if db_engine is None:
             if db_url is None:
@@ -45,6 +49,8 @@ class MySQLStorage(SqlStorage):
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
             session_types=session_types,
+            on_conflict=on_conflict,
+            max_payload_bytes=max_payload_bytes,
         )
         self.db_url = db_url
 

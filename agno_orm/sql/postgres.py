@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from agno_orm._versions import OnConflict
 from agno_orm.errors import InvalidInputError
 from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.engines import engine_from_url
 from agno_orm.sql.storage import SqlStorage
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES
 
 __all__ = ["PostgresStorage"]
 
@@ -29,6 +31,8 @@ class PostgresStorage(SqlStorage):
         mode: Mode | None = "agent",
         *,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if db_engine is None:
             if db_url is None:
@@ -42,5 +46,7 @@ class PostgresStorage(SqlStorage):
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
             session_types=session_types,
+            on_conflict=on_conflict,
+            max_payload_bytes=max_payload_bytes,
         )
         self.db_url = db_url

@@ -10,11 +10,13 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from agno_orm._versions import OnConflict
 from agno_orm.errors import InvalidInputError, MissingDependencyError
 from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql._singlestore_ddl import SINGLESTORE_DIALECT
 from agno_orm.sql.engines import engine_from_url, parse_url
 from agno_orm.sql.storage import SqlStorage
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES
 
 __all__ = ["SingleStoreStorage"]
 
@@ -41,6 +43,8 @@ class SingleStoreStorage(SqlStorage):
         mode: Mode | None = "agent",
         *,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         _require_dialect()
         if db_engine is None:
@@ -61,6 +65,8 @@ class SingleStoreStorage(SqlStorage):
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
             session_types=session_types,
+            on_conflict=on_conflict,
+            max_payload_bytes=max_payload_bytes,
         )
         self.db_url = db_url
 

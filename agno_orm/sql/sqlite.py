@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+from agno_orm._versions import OnConflict
 from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.storage import SqlStorage
+from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES
 
 __all__ = ["SqliteStorage"]
 
@@ -18,6 +21,12 @@ class SqliteStorage(SqlStorage):
 
     The database is, in this order: `db_engine` (used as given, unlike agno's), `db_url`,
     `db_file` (its folder is created), else a private in-memory database.
+
+    A database file opened from `db_url` or `db_file` is switched to write-ahead logging (WAL:
+    readers never wait for the writer) and its connections wait up to BUSY_TIMEOUT_SECONDS for
+    another process's write; writes take the lock first (BEGIN IMMEDIATE) and one that still
+    finds the file busy is tried again, so several processes can share one file. An engine
+    passed as `db_engine` is used with its own settings.
     """
 
     def __init__(
@@ -31,6 +40,8 @@ class SqliteStorage(SqlStorage):
         mode: Mode | None = "agent",
         *,
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if db_engine is None:
             db_engine = _engine_for(db_url, db_file)
@@ -42,17 +53,36 @@ class SqliteStorage(SqlStorage):
             auto_upgrade_schema=auto_upgrade_schema,
             mode=mode,
             session_types=session_types,
+            on_conflict=on_conflict,
+            max_payload_bytes=max_payload_bytes,
         )
         self.db_url = db_url
         self.db_file = db_file
 
 
+BUSY_TIMEOUT_SECONDS = 30
+"""How long a connection to a database file waits for another connection's write to end."""
+
+
 def _engine_for(db_url: str | None, db_file: str | None) -> Engine:
     if db_url is not None:
-        return create_engine(db_url)
-    if db_file is not None:
+        engine = create_engine(db_url)
+    elif db_file is not None:
         path = Path(db_file).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
-    # One connection shared by all threads, or each thread would see its own empty database.
-    return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(f"sqlite:///{path}")
+    else:
+        # One connection shared by all threads, or each thread would see its own empty database.
+        return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if engine.url.database not in (None, "", ":memory:"):
+        event.listen(engine, "connect", _configure_file_connection)
+    return engine
+
+
+def _configure_file_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()

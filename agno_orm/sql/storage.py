@@ -5,23 +5,28 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, and_, delete, func, inspect, or_, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+import pydantic
+from sqlalchemy import Engine, Select, and_, delete, func, insert, inspect, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from agno_orm._retry import pause
+from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict
 from agno_orm.errors import SchemaError, SchemaOutOfDateError, StorageConnectionError, StorageError
-from agno_orm.runs import join_runs, run_digest, run_keys, split_runs
+from agno_orm.runs import carried_positions, join_runs, run_digest, run_keys, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionPage, SessionSummary, SessionTypes
 from agno_orm.sql import migrations
 from agno_orm.sql.dialects import DialectHooks, hooks_for
 from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_row_class, session_table
 from agno_orm.storage import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
     Storage,
+    check_ids,
     check_limit,
     check_page_limit,
     check_session_id,
@@ -36,6 +41,14 @@ _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
 _KEEP_RUN = frozenset({"session_id", "run_key", "created_at"})
 _CHUNK = 500
 """Rows per statement: below every dialect's limit on bound parameters."""
+_MAX_ATTEMPTS = 5
+"""Tries of one transaction that failed in a way that is safe to try again (see `SqlStorage._run`)."""
+T = TypeVar("T")
+
+
+class _Raced(Exception):
+    """Another writer wrote the session between this transaction's read and its write: run it again
+    (it then reads what that writer stored)."""
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -49,6 +62,13 @@ class SqlStorage(Storage):
     A missing table is created at the newest revision on first use. A table behind it is
     upgraded when `auto_upgrade_schema` is True; otherwise SchemaOutOfDateError names the
     command that upgrades it. Copies (`copy.deepcopy`, as agno does per request) share the engine.
+
+    Each operation is one transaction (writes on SQLite take the write lock first, BEGIN
+    IMMEDIATE). A transaction the database rolled back (deadlock, serialization failure, busy
+    SQLite file) or whose connection broke before its commit was sent is run again, up to
+    5 times; so is one that broke during its commit when running it twice equals running it once
+    (everything but an upsert with on_conflict="raise"). Engines made from a URL replace a
+    connection the server closed (pool_pre_ping), so the first call after a restart succeeds.
     """
 
     def __init__(
@@ -61,8 +81,12 @@ class SqlStorage(Storage):
         auto_upgrade_schema: bool = False,
         mode: Mode | None = "agent",
         session_types: SessionTypes = "auto",
+        on_conflict: OnConflict = "overwrite",
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        super().__init__(mode, session_types=session_types)
+        super().__init__(
+            mode, session_types=session_types, on_conflict=on_conflict, max_payload_bytes=max_payload_bytes
+        )
         if schema_version != 1:
             raise SchemaError(
                 f"schema_version={schema_version!r}: only 1 exists (agno's); "
@@ -119,12 +143,14 @@ class SqlStorage(Storage):
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
     ) -> AnySession | None:
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         check_limit(runs_limit)
         models = self._models()
         stmt = select(models.session).where(models.session.session_id == session_id)
-        if user_id:
+        if user_id is not None:  # "" too: a user filter is never dropped
             stmt = stmt.where(models.session.user_id == user_id)
-        with self._orm_session("reading a session") as orm:
+
+        def read_row(orm: OrmSession) -> AnySession | None:
             row = orm.scalars(stmt).one_or_none()
             if row is None:
                 return None
@@ -137,11 +163,15 @@ class SqlStorage(Storage):
                 payloads = list(orm.scalars(newest_first))[::-1]
             return self._assemble(row, payloads)
 
+        session = self._run("reading a session", read_row)
+        if session is None:
+            self._saw_absent(session_id)
+        return session
+
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         models = self._models()
         stmt = self._filtered(select(models.session.session_id), user_id, entity_id)
-        with self._orm_session("listing session ids") as orm:
-            return list(orm.scalars(stmt))
+        return self._run("listing session ids", lambda orm: list(orm.scalars(stmt)))
 
     def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
@@ -152,7 +182,8 @@ class SqlStorage(Storage):
         check_limit(limit)
         models = self._models()
         stmt = self._filtered(select(models.session), user_id, entity_id).limit(limit)
-        with self._orm_session("listing sessions") as orm:
+
+        def read_rows(orm: OrmSession) -> list[AnySession]:
             rows = list(orm.scalars(stmt))
             Run = models.run
             payloads: dict[str, list[Any]] = {}
@@ -166,6 +197,8 @@ class SqlStorage(Storage):
                 for run_session_id, payload in orm.execute(runs):
                     payloads.setdefault(run_session_id, []).append(payload)
             return [self._assemble(row, payloads.get(row.session_id, [])) for row in rows]
+
+        return self._run("listing sessions", read_rows)
 
     def list_sessions(
         self,
@@ -204,57 +237,66 @@ class SqlStorage(Storage):
                 )
             )
         stmt = self._filtered(stmt, user_id, entity_id).limit(limit + 1)
-        with self._orm_session("listing sessions") as orm:
-            summaries = [
-                SessionSummary(
-                    session_id=row[0],
-                    user_id=row[1],
-                    entity_id=row[2],
-                    session_name=row[3],
-                    created_at=row[4],
-                    updated_at=row[5],
-                    run_count=row[6],
-                )
-                for row in orm.execute(stmt)
-            ]
+        rows = self._run("listing sessions", lambda orm: list(orm.execute(stmt)))
+        summaries = [
+            SessionSummary(
+                session_id=row[0],
+                user_id=row[1],
+                entity_id=row[2],
+                session_name=row[3],
+                created_at=row[4],
+                updated_at=row[5],
+                run_count=row[6],
+            )
+            for row in rows
+        ]
         return make_page(summaries, limit)
 
     def upsert(self, session: Any) -> AnySession:
-        record = self._record(self._validated(session))
+        record, expected = self._prepared(session)
         runs = split_runs(self.mode, record)
         now = int(time.time())
         record["created_at"] = record["created_at"] or now
         record["updated_at"] = now
         session_id = record["session_id"]
         models = self._models()
-        Row = models.session
-        stmt = self._hooks.upsert(models.session_table, record, _KEEP_ON_UPDATE)
-        with self._orm_session("upserting a session", write=True) as orm:
-            if self._hooks.upsert_returns_row:
-                stored = dict(orm.execute(stmt.returning(*models.session_table.columns)).mappings().one())
+        raising = self.on_conflict == "raise"
+
+        def write(orm: OrmSession) -> tuple[dict[str, Any], list[tuple[int, int, Any]]]:
+            if raising:
+                stored = self._write_if_unchanged(orm, models, record, expected)
             else:
-                orm.execute(stmt)
-                row = orm.scalars(select(Row).where(Row.session_id == session_id)).one()
-                stored = self._row_record(row)
-            written = self._write_runs(orm, models, session_id, runs or [], now)
-            others = self._runs_written_elsewhere(orm, models, session_id, written)
-        ordered = sorted([*((i, 0, run) for i, run in enumerate(runs or [])), *others], key=lambda t: t[:2])
-        join_runs(self.mode, stored, [run for _, _, run in ordered])
-        return self._from_record(stored)
+                stored = self._write_over(orm, models, record)
+            written, positions = self._write_runs(orm, models, session_id, runs or [], now)
+            ours = [(position, 0, run) for position, run in zip(positions, runs or [], strict=True)]
+            return stored, [*ours, *self._runs_written_elsewhere(orm, models, session_id, written)]
+
+        # With on_conflict="raise" a second try after a commit that may have happened would find
+        # its own write and report it as a conflict: that write is not tried twice.
+        stored, placed = self._run("upserting a session", write, write=True, repeatable=not raising)
+        join_runs(self.mode, stored, [run for _, _, run in sorted(placed, key=lambda t: t[:2])])
+        return self._upserted(session, stored)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
             return
         check_session_id(session_id)
+        check_ids(user_id=user_id)
         models = self._models()
         Row, Run = models.session, models.run
         stmt = delete(Row).where(Row.session_id == session_id)
         if user_id is not None:
             stmt = stmt.where(Row.user_id == user_id)
-        with self._orm_session("deleting a session", write=True) as orm:
-            if orm.execute(stmt).rowcount:  # type: ignore[attr-defined]
-                # not left to ON DELETE CASCADE: SQLite enforces it only where a pragma is set
-                orm.execute(delete(Run).where(Run.session_id == session_id))
+
+        def delete_rows(orm: OrmSession) -> bool:
+            if not orm.execute(stmt).rowcount:  # type: ignore[attr-defined]
+                return False
+            # not left to ON DELETE CASCADE: SQLite enforces it only where a pragma is set
+            orm.execute(delete(Run).where(Run.session_id == session_id))
+            return True
+
+        if self._run("deleting a session", delete_rows, write=True):
+            self._saw_absent(session_id)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -264,10 +306,53 @@ class SqlStorage(Storage):
         self._ensure_ready(spec)
         return session_models(spec)
 
+    def _write_over(self, orm: OrmSession, models: SessionModels, record: dict[str, Any]) -> dict[str, Any]:
+        """Insert or update the session row whatever its version (one more); return the stored row."""
+        table = models.session_table
+        stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
+        if self._hooks.upsert_returns_row:
+            return dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
+        orm.execute(stmt)
+        return self._stored_row(orm, models, record["session_id"])
+
+    def _write_if_unchanged(
+        self, orm: OrmSession, models: SessionModels, record: dict[str, Any], expected: int
+    ) -> dict[str, Any]:
+        """Write the session row if its stored version is `expected` (ABSENT: if there is none),
+        else raise SessionConflictError; return the stored row."""
+        table = models.session_table
+        session_id = record["session_id"]
+        # The row stays locked to this transaction from here (SQLite: the whole file already is).
+        found = orm.execute(
+            select(table.c.version).where(table.c.session_id == session_id).with_for_update()
+        ).scalar_one_or_none()
+        self._check_version(session_id, expected, ABSENT if found is None else found)
+        if found is None:
+            try:
+                orm.execute(insert(table).values({**record, VERSION_KEY: 1}))
+            except IntegrityError as exc:  # inserted meanwhile: the next try finds it, a conflict
+                raise _Raced from exc
+        else:
+            changes = {name: value for name, value in record.items() if name not in _KEEP_ON_UPDATE}
+            # the version in the WHERE clause too: where the row lock does not hold, it still does
+            updated = orm.execute(
+                update(table)
+                .where(table.c.session_id == session_id, table.c.version == found)
+                .values({**changes, VERSION_KEY: found + 1})
+            )
+            if updated.rowcount != 1:  # type: ignore[attr-defined]
+                raise _Raced
+        return self._stored_row(orm, models, session_id)
+
+    def _stored_row(self, orm: OrmSession, models: SessionModels, session_id: str) -> dict[str, Any]:
+        Row = models.session
+        return self._row_record(orm.scalars(select(Row).where(Row.session_id == session_id)).one())
+
     def _write_runs(
         self, orm: OrmSession, models: SessionModels, session_id: str, runs: list[Any], now: int
-    ) -> set[str]:
-        """Write the runs that are new, changed or moved; return the keys of all given runs.
+    ) -> tuple[set[str], list[int]]:
+        """Write the runs that are new, changed or moved; return the keys of all given runs and
+        their positions (`runs.carried_positions`).
 
         The stored keys and digests are read (a few bytes per run), the payloads written are only
         those that changed: the bytes an upsert writes do not grow with the session's history.
@@ -281,6 +366,7 @@ class SqlStorage(Storage):
                 select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
             )
         }
+        positions = carried_positions(keys, {key: position for key, (_, position) in stored.items()})
         changed = [
             {
                 "session_id": session_id,
@@ -291,12 +377,12 @@ class SqlStorage(Storage):
                 "created_at": now,
                 "updated_at": now,
             }
-            for position, (key, digest, run) in enumerate(zip(keys, digests, runs, strict=True))
+            for position, key, digest, run in zip(positions, keys, digests, runs, strict=True)
             if stored.get(key) != (digest, position)
         ]
         for start in range(0, len(changed), _CHUNK):
             orm.execute(self._hooks.upsert(models.runs_table, changed[start : start + _CHUNK], _KEEP_RUN))
-        return set(keys)
+        return set(keys), positions
 
     def _runs_written_elsewhere(
         self, orm: OrmSession, models: SessionModels, session_id: str, written: set[str]
@@ -321,6 +407,7 @@ class SqlStorage(Storage):
         return {c.name: getattr(row, c.key) for c in session_table(self.spec).columns}
 
     def _filtered(self, stmt: Select[Any], user_id: str | None, entity_id: str | None) -> Select[Any]:
+        check_ids(user_id=user_id, entity_id=entity_id)
         row_class = session_row_class(self.spec)
         if user_id is not None:
             stmt = stmt.where(row_class.user_id == user_id)
@@ -329,14 +416,45 @@ class SqlStorage(Storage):
         # session_id breaks ties between sessions created in the same second: a stable order.
         return stmt.order_by(row_class.created_at.desc(), row_class.session_id.desc())
 
-    @contextmanager
-    def _orm_session(self, action: str, *, write: bool = False) -> Iterator[OrmSession]:
-        with self._translated(action), self._sessions() as orm:
-            if write:
-                with orm.begin():
-                    yield orm
-            else:
-                yield orm
+    def _run(
+        self,
+        action: str,
+        work: Callable[[OrmSession], T],
+        *,
+        write: bool = False,
+        repeatable: bool = True,
+    ) -> T:
+        """`work` done in one transaction, errors translated, tried again where that is safe.
+
+        Tried again (up to _MAX_ATTEMPTS, with a growing pause): a transaction the database rolled
+        back (dialect hooks' `is_transient_error`), or whose connection broke before its commit
+        was sent, since either left nothing behind; one whose connection broke during its commit
+        only if `repeatable` (running it twice leaves what running it once does).
+        """
+        with self._translated(action):
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
+                committing = False
+                try:
+                    with self._sessions() as orm, orm.begin():
+                        if write:
+                            self._hooks.begin_write(orm.connection())
+                        result = work(orm)
+                        committing = True  # leaving the block commits
+                    return result
+                except _Raced:
+                    pass
+                except DBAPIError as exc:
+                    lost = self._hooks.is_connection_error(exc)
+                    if lost and committing and not repeatable:
+                        raise StorageConnectionError(
+                            f"{action} in {self.spec.qualified_name}: the connection broke during the "
+                            f"commit, so whether it was written is unknown (it is not tried again, "
+                            f"re-read the session): {exc.orig}"
+                        ) from exc
+                    if attempt == _MAX_ATTEMPTS or not (lost or self._hooks.is_transient_error(exc)):
+                        raise
+                pause(attempt, base=0.05, cap=1.0)
+            raise StorageError(f"{action} in {self.spec.qualified_name}: another writer kept winning")
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
@@ -352,6 +470,10 @@ class SqlStorage(Storage):
             raise StorageError(f"{where}: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"{where}: {exc}") from exc
+        except pydantic.ValidationError as exc:
+            raise StorageError(
+                f"{where}: a stored session is not a valid {self.session_type.__name__}: {exc}"
+            ) from exc
 
     def _forget(self, spec: TableSpec) -> None:
         with self._ready_lock:

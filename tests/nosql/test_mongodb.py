@@ -1,4 +1,4 @@
-"""MongoDbStorage: indexes ensured by the storage, one atomic upsert, modes, agno's documents, errors.
+"""MongoDbStorage: indexes ensured by the storage, conditional upserts, modes, agno's documents, errors.
 
 Runs on the `mongodb_client` fixture: a real server when one can be had, else mongomock-ng.
 """
@@ -69,15 +69,40 @@ def test_listing_indexes_lead_with_the_filter_and_order_by_time(
         assert [(field, 1), ("created_at", -1), ("session_id", -1)] in keys
 
 
-def test_upsert_is_one_atomic_call(mongodb_client: Any, collection_name: str) -> None:
-    storage = make(mongodb_client, collection_name)
-    storage.create()
-    storage.upsert(AgentSession(session_id="s1"))
+def test_an_upsert_whose_document_changed_after_its_read_reads_again_and_keeps_both_runs(
+    mongodb_client: Any, collection_name: str
+) -> None:
+    storage, other = make(mongodb_client, collection_name), make(mongodb_client, collection_name)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r0"}]}, created_at=5))
     recording = RecordingCollection(storage.collection)
     storage.collection = recording
-    stored = storage.upsert(AgentSession(session_id="s1", created_at=5, user_id="u"))
-    assert recording.calls == ["find_one_and_update"]  # never find-then-update
-    assert stored.user_id == "u" and stored.created_at != 5  # created_at kept from the first write
+    original_find_one = recording._collection.find_one
+
+    def find_one_then_another_writer_wins(*args: Any, **kwargs: Any) -> Any:
+        found = original_find_one(*args, **kwargs)
+        if recording.calls.count("find_one") == 1:  # between this upsert's read and its write
+            other.upsert(
+                AgentSession(session_id="s1", memory={"runs": [{"run_id": "r0"}, {"run_id": "theirs"}]})
+            )
+        return found
+
+    recording._collection = _Overriding(recording._collection, find_one=find_one_then_another_writer_wins)
+    stored = storage.upsert(
+        AgentSession(session_id="s1", memory={"runs": [{"run_id": "r0"}, {"run_id": "mine"}]})
+    )
+    assert recording.calls == ["find_one", "replace_one", "find_one", "replace_one"]  # refused, read again
+    assert sorted(run["run_id"] for run in stored.memory["runs"]) == ["mine", "r0", "theirs"]  # type: ignore[index]
+    assert stored.created_at == 5  # kept from the first write
+
+
+class _Overriding:
+    """A proxy of `target` with some of its attributes replaced."""
+
+    def __init__(self, target: Any, **overrides: Any) -> None:
+        self._target, self._overrides = target, overrides
+
+    def __getattr__(self, name: str) -> Any:
+        return self._overrides.get(name) or getattr(self._target, name)
 
 
 def test_an_id_held_by_another_mode_is_refused(mongodb_client: Any, collection_name: str) -> None:

@@ -1,0 +1,92 @@
+"""Session versions: which version of a session a writer read, so a write can tell it changed since.
+
+Every stored session carries a version: 1 when first written (and for sessions agno or an older
+agno_orm wrote, which carry none), one more on every upsert; 0 stands for "no session". A storage
+learns the version a writer read from the session itself when it is one of ours (`Session` keeps
+it privately), else from `SeenVersions`: the version the storage last returned for that id to
+the same thread (and the same asyncio task), which is how sessions handed in as agno dataclasses
+or dicts are matched to what was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from agno_orm.errors import InvalidInputError
+
+__all__ = [
+    "ABSENT",
+    "MAX_REMEMBERED",
+    "ON_CONFLICT_CHOICES",
+    "VERSION_KEY",
+    "OnConflict",
+    "SeenVersions",
+    "check_on_conflict",
+    "stored_version",
+]
+
+OnConflict = Literal["overwrite", "raise"]
+ON_CONFLICT_CHOICES: tuple[OnConflict, ...] = get_args(OnConflict)
+
+VERSION_KEY = "version"
+"""The column, document field or item attribute holding a stored session's version."""
+
+ABSENT = 0
+"""The version of a session that is not stored."""
+
+MAX_REMEMBERED = 10_000
+"""Versions a storage remembers (per thread and task, together); the least recently seen go first."""
+
+
+def check_on_conflict(value: Any) -> OnConflict:
+    if value not in ON_CONFLICT_CHOICES:
+        raise InvalidInputError(f"on_conflict must be one of {', '.join(ON_CONFLICT_CHOICES)}; got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def stored_version(record: Mapping[str, Any] | None) -> int:
+    """The version of a stored record: ABSENT for None, 1 for a record written without one."""
+    if record is None:
+        return ABSENT
+    version = record.get(VERSION_KEY)
+    return version if isinstance(version, int) and not isinstance(version, bool) and version > 0 else 1
+
+
+class SeenVersions:
+    """The version of each session id last returned to a thread (and asyncio task); thread-safe.
+
+    Shared by a storage's copies (agno deep-copies storages per request): entries are kept apart
+    by thread and task, not by copy. Bounded: the least recently seen entries are forgotten.
+    """
+
+    def __init__(self) -> None:
+        self._versions: OrderedDict[tuple[int, int, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SeenVersions:
+        return self
+
+    def saw(self, session_id: str, version: int) -> None:
+        key = _reader(session_id)
+        with self._lock:
+            self._versions[key] = version
+            self._versions.move_to_end(key)
+            if len(self._versions) > MAX_REMEMBERED:
+                self._versions.popitem(last=False)
+
+    def last_seen(self, session_id: str) -> int | None:
+        with self._lock:
+            return self._versions.get(_reader(session_id))
+
+
+def _reader(session_id: str) -> tuple[int, int, str]:
+    """The key of what the current thread and task saw of `session_id`."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop runs in this thread
+        task = None
+    return threading.get_ident(), id(task) if task is not None else 0, session_id

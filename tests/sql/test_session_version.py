@@ -1,0 +1,56 @@
+"""Revision 0004: every session row has a version, rows written before it included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from agno_orm import AgentSession
+from agno_orm.sql import SqlStorage, migrations
+from agno_orm.sql.models import TableSpec
+from tests.conftest import unique_table_name
+
+
+@pytest.fixture
+def engine(empty_db_url: str) -> Iterator[Engine]:
+    engine = create_engine(empty_db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_rows_written_before_revision_0004_are_at_version_1_and_writable_in_raise_mode(
+    engine: Engine,
+) -> None:
+    schema = "ai" if engine.dialect.name == "postgresql" else None
+    spec = TableSpec("agent", unique_table_name(), schema)
+    migrations.upgrade(engine, [spec], "0003")
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO {spec.qualified_name} (session_id, created_at) VALUES ('s1', 7)")
+        )
+    migrations.upgrade(engine, [spec], "head")
+    storage = SqlStorage(
+        spec.table_name, engine, schema=schema, on_conflict="raise", session_types="pydantic"
+    )
+    session = storage.read("s1")
+    assert session is not None
+    session.session_data = {"written": "after the upgrade"}
+    storage.upsert(session)
+    with engine.connect() as connection:
+        assert connection.execute(text(f"SELECT version FROM {spec.qualified_name}")).scalar_one() == 2
+    migrations.downgrade(engine, [spec], "0003")
+    columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=schema)}
+    assert "version" not in columns and "session_data" in columns
+
+
+def test_each_upsert_adds_one_to_the_version(engine: Engine) -> None:
+    schema = "ai" if engine.dialect.name == "postgresql" else None
+    storage = SqlStorage(unique_table_name(), engine, schema=schema, session_types="pydantic")
+    for _ in range(3):
+        storage.upsert(AgentSession(session_id="s1"))
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text(f"SELECT version FROM {storage.spec.qualified_name}")).scalar_one() == 3
+        )
