@@ -43,6 +43,10 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 __all__ = [
+    "PrivateMariaDB",
+    "PrivatePostgres",
+    "PrivateRedis",
+    "PrivateServer",
     "ServerUnavailable",
     "dynamodb_url",
     "mariadb_url",
@@ -129,27 +133,95 @@ def _postgres_container() -> str:
 
 
 def _postgres_private() -> str:
-    bindir = _postgres_bindir()
-    owner = "postgres" if _is_root() else None  # initdb and postgres refuse to run as root
-    base = _private_dir("postgres", owner)
-    data, log, port = base / "data", base / "postgres.log", _free_port()
-    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
+    server = PrivatePostgres()
+    server.start()
+    return server.url
 
-    def stop() -> None:
-        if (data / "postmaster.pid").exists():
-            _quietly(_as_user(owner, [*pg_ctl, "-m", "fast", "stop"]), cwd=base)
 
-    atexit.register(stop)  # registered before starting, so a half-started server is stopped too
-    # No locale and fsync off: a throwaway server should behave the same everywhere, and be fast.
-    initdb = [str(bindir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"]
-    _run(_as_user(owner, [*initdb, "--encoding=UTF8", "--no-locale", "--no-sync"]), cwd=base)
-    options = f"-p {port} -k {shlex.quote(str(base))} -c listen_addresses=127.0.0.1 -c fsync=off"
-    # -l sends the server's output to a file; without it the daemon would hold our pipes open.
-    start = [*pg_ctl, "-o", options, "-l", str(log), "-w", "-t", str(int(START_TIMEOUT)), "start"]
-    _run(_as_user(owner, start), cwd=base, log=log)
-    if error := _postgres_prepare(port):
-        raise ServerUnavailable(f"private PostgreSQL on port {port} does not answer: {error}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"
+class PrivateServer:
+    """A server of our own in a temporary directory, which a test may stop and start again (the
+    machine's shared servers are never stopped). Stopped at exit; its directory is then deleted."""
+
+    def __init__(self, kind: str, owner: str | None) -> None:
+        self.owner = owner
+        self.base = _private_dir(kind, owner)
+        self.port = _free_port()
+        self.log = self.base / f"{kind}.log"
+        atexit.register(self.stop)  # after _private_dir's clean-up was registered: runs before it
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the server and wait until it answers; ServerUnavailable if it does not."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the server cleanly, if it runs."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class _SpawnedServer(PrivateServer):
+    """A server that runs in the foreground as our child process."""
+
+    name: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def answers(self) -> str | None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.process = _spawn(self.command(), self.base)
+        _wait_until_answers(self.name, self.process, self.log, self.answers)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            _stop_process(self.process)
+
+
+class PrivatePostgres(PrivateServer):
+    """A PostgreSQL cluster of our own (initdb and pg_ctl, run as user postgres when we are root)."""
+
+    def __init__(self) -> None:
+        self.bindir = _postgres_bindir()
+        super().__init__("postgres", "postgres" if _is_root() else None)  # initdb refuses root
+        self.data = self.base / "data"
+        # No locale and fsync off: a throwaway server should behave the same everywhere, and be fast.
+        initdb = [str(self.bindir / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres"]
+        _run(_as_user(self.owner, [*initdb, "--encoding=UTF8", "--no-locale", "--no-sync"]), cwd=self.base)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/test"
+
+    def _pg_ctl(self, *args: str) -> list[str]:
+        return _as_user(self.owner, [str(self.bindir / "pg_ctl"), "-D", str(self.data), *args])
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {shlex.quote(str(self.base))} -c listen_addresses=127.0.0.1 -c fsync=off"
+        )
+        # -l sends the server's output to a file; without it the daemon would hold our pipes open.
+        timeout = str(int(START_TIMEOUT))
+        _run(
+            self._pg_ctl("-o", options, "-l", str(self.log), "-w", "-t", timeout, "start"),
+            self.base,
+            self.log,
+        )
+        if error := _postgres_prepare(self.port):
+            raise ServerUnavailable(f"private PostgreSQL on port {self.port} does not answer: {error}")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            _quietly(self._pg_ctl("-m", "fast", "-w", "stop"), cwd=self.base)
 
 
 def _postgres_prepare(port: int) -> str | None:
@@ -227,29 +299,54 @@ def _mariadb_container() -> str:
 
 
 def _mariadb_private() -> str:
-    mariadbd, install_db = _find_binary("mariadbd"), _find_binary("mariadb-install-db")
-    if not (mariadbd and install_db):
-        raise ServerUnavailable("mariadbd or mariadb-install-db not found: apt-get install -y mariadb-server")
-    owner = "mysql" if _is_root() else None  # mariadbd refuses to run as root without --user
-    user_option = [f"--user={owner}"] if owner else []
-    base = _private_dir("mariadb", owner)
-    data, log, port = base / "data", base / "error.log", _free_port()
-    # --no-defaults (always the first option) keeps the machine's my.cnf out of our server.
-    root_login = "--auth-root-authentication-method=normal"  # root@localhost, no password
-    _run(
-        [install_db, "--no-defaults", f"--datadir={data}", *user_option, root_login, "--skip-test-db"],
-        cwd=base,
-    )
-    socket_option = f"--socket={base / 'mariadb.sock'}"
-    files = [f"--datadir={data}", socket_option, f"--pid-file={base / 'mariadb.pid'}"]
-    network = [f"--port={port}", "--bind-address=127.0.0.1"]
-    fast = "--innodb-flush-log-at-trx-commit=0"  # a throwaway server need not flush every commit
-    server = _spawn(
-        [mariadbd, "--no-defaults", *files, f"--log-error={log}", *network, fast, *user_option], base
-    )
-    atexit.register(_stop_process, server)
-    _wait_until_answers("mariadbd", server, log, lambda: _mariadb_prepare(port, ours=socket_option))
-    return _mysql_url(port)
+    server = PrivateMariaDB()
+    server.start()
+    return server.url
+
+
+class PrivateMariaDB(_SpawnedServer):
+    """A MariaDB server of our own (mariadb-install-db, then mariadbd as user mysql when we are root)."""
+
+    name = "mariadbd"
+
+    def __init__(self) -> None:
+        self.mariadbd, install_db = _find_binary("mariadbd"), _find_binary("mariadb-install-db")
+        if not (self.mariadbd and install_db):
+            raise ServerUnavailable(
+                "mariadbd or mariadb-install-db not found: apt-get install -y mariadb-server"
+            )
+        super().__init__("mariadb", "mysql" if _is_root() else None)  # mariadbd refuses root without --user
+        self.user_option = [f"--user={self.owner}"] if self.owner else []
+        self.data = self.base / "data"
+        self.socket_option = f"--socket={self.base / 'mariadb.sock'}"
+        # --no-defaults (always the first option) keeps the machine's my.cnf out of our server.
+        root_login = "--auth-root-authentication-method=normal"  # root@localhost, no password
+        _run(
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={self.data}",
+                *self.user_option,
+                root_login,
+                "--skip-test-db",
+            ],
+            cwd=self.base,
+        )
+
+    @property
+    def url(self) -> str:
+        return _mysql_url(self.port)
+
+    def command(self) -> list[str]:
+        assert self.mariadbd is not None
+        files = [f"--datadir={self.data}", self.socket_option, f"--pid-file={self.base / 'mariadb.pid'}"]
+        network = [f"--port={self.port}", "--bind-address=127.0.0.1"]
+        fast = "--innodb-flush-log-at-trx-commit=0"  # a throwaway server need not flush every commit
+        log = f"--log-error={self.log}"
+        return [self.mariadbd, "--no-defaults", *files, log, *network, fast, *self.user_option]
+
+    def answers(self) -> str | None:
+        return _mariadb_prepare(self.port, ours=self.socket_option)
 
 
 def _mariadb_prepare(port: int, ours: str | None = None) -> str | None:
@@ -374,23 +471,35 @@ def _redis_running() -> str:
 
 
 def _redis_private() -> str:
-    redis_server = _find_binary("redis-server")
-    if not redis_server:
-        raise ServerUnavailable("redis-server not found: apt-get install -y redis-server")
-    base = _private_dir("redis", None)
-    log, port = base / "redis.log", _free_port()
-    network = ["--port", str(port), "--bind", "127.0.0.1"]
-    no_persistence = ["--save", "", "--appendonly", "no", "--dir", str(base)]
-    server = _spawn(
-        [redis_server, *network, *no_persistence, "--logfile", str(log), "--daemonize", "no"], base
-    )
-    atexit.register(_stop_process, server)
-    # Ask for the working directory, not just PING: the port must be answered by our server.
-    ours = str(base.resolve()).encode()
-    _wait_until_answers(
-        "redis-server", server, log, lambda: _redis_ask("127.0.0.1", port, b"CONFIG GET dir", ours)
-    )
-    return f"redis://127.0.0.1:{port}/0"
+    server = PrivateRedis()
+    server.start()
+    return server.url
+
+
+class PrivateRedis(_SpawnedServer):
+    """A Redis server of our own; its append-only file keeps the data across a restart."""
+
+    name = "redis-server"
+
+    def __init__(self) -> None:
+        self.redis_server = _find_binary("redis-server")
+        if not self.redis_server:
+            raise ServerUnavailable("redis-server not found: apt-get install -y redis-server")
+        super().__init__("redis", None)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        assert self.redis_server is not None
+        network = ["--port", str(self.port), "--bind", "127.0.0.1"]
+        persistence = ["--save", "", "--appendonly", "yes", "--dir", str(self.base)]
+        return [self.redis_server, *network, *persistence, "--logfile", str(self.log), "--daemonize", "no"]
+
+    def answers(self) -> str | None:
+        # Ask for the working directory, not just PING: the port must be answered by our server.
+        return _redis_ask("127.0.0.1", self.port, b"CONFIG GET dir", str(self.base.resolve()).encode())
 
 
 def _redis_ping(host: str, port: int) -> str | None:
