@@ -444,14 +444,15 @@ class SqlStorage(Storage):
                 except _Raced:
                     pass
                 except DBAPIError as exc:
-                    lost = self._hooks.is_connection_error(exc)
+                    rolled_back = self._hooks.is_transient_error(exc)  # also when raised by the commit
+                    lost = not rolled_back and self._hooks.is_connection_error(exc)
                     if lost and committing and not repeatable:
                         raise StorageConnectionError(
                             f"{action} in {self.spec.qualified_name}: the connection broke during the "
                             f"commit, so whether it was written is unknown (it is not tried again, "
                             f"re-read the session): {exc.orig}"
                         ) from exc
-                    if attempt == _MAX_ATTEMPTS or not (lost or self._hooks.is_transient_error(exc)):
+                    if attempt == _MAX_ATTEMPTS or not (lost or rolled_back):
                         raise
                 pause(attempt, base=0.05, cap=1.0)
             raise StorageError(f"{action} in {self.spec.qualified_name}: another writer kept winning")
