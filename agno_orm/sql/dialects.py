@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, inspect, text
+from sqlalchemy import Connection, Table, and_, inspect, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
@@ -51,6 +51,10 @@ class DialectHooks:
         """Whether the database rolled the transaction back on its own (deadlock, serialization
         failure, busy): nothing of it remains and it may simply be run again."""
         return False
+
+    def equals(self, column: Any, value: str) -> Any:
+        """The condition that a text column holds exactly `value`."""
+        return column == value
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -165,6 +169,13 @@ class MySQLHooks(DialectHooks):
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # deadlock (1213), lock wait timeout (1205): the transaction ends rolled back either way here
         return _mysql_error_code(exc) in (1205, 1213)
+
+    def equals(self, column: Any, value: str) -> Any:
+        """`=` and `LIKE` the same text: `=` serves the index, but ignores trailing spaces under a
+        PAD SPACE collation (MariaDB's and MySQL 5's utf8mb4_bin, so 'alice ' = 'alice'), which
+        LIKE, comparing character by character, does not."""
+        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return and_(column == value, column.like(escaped, escape="\\"))
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:

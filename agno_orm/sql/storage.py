@@ -17,7 +17,13 @@ from sqlalchemy.orm import sessionmaker
 
 from agno_orm._retry import pause
 from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict
-from agno_orm.errors import SchemaError, SchemaOutOfDateError, StorageConnectionError, StorageError
+from agno_orm.errors import (
+    InvalidSessionError,
+    SchemaError,
+    SchemaOutOfDateError,
+    StorageConnectionError,
+    StorageError,
+)
 from agno_orm.runs import carried_positions, join_runs, run_digest, run_keys, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionPage, SessionSummary, SessionTypes
 from agno_orm.sql import migrations
@@ -146,9 +152,10 @@ class SqlStorage(Storage):
         check_ids(user_id=user_id)
         check_limit(runs_limit)
         models = self._models()
-        stmt = select(models.session).where(models.session.session_id == session_id)
+        equals = self._hooks.equals
+        stmt = select(models.session).where(equals(models.session.session_id, session_id))
         if user_id is not None:  # "" too: a user filter is never dropped
-            stmt = stmt.where(models.session.user_id == user_id)
+            stmt = stmt.where(equals(models.session.user_id, user_id))
 
         def read_row(orm: OrmSession) -> AnySession | None:
             row = orm.scalars(stmt).one_or_none()
@@ -284,9 +291,9 @@ class SqlStorage(Storage):
         check_ids(user_id=user_id)
         models = self._models()
         Row, Run = models.session, models.run
-        stmt = delete(Row).where(Row.session_id == session_id)
+        stmt = delete(Row).where(self._hooks.equals(Row.session_id, session_id))
         if user_id is not None:
-            stmt = stmt.where(Row.user_id == user_id)
+            stmt = stmt.where(self._hooks.equals(Row.user_id, user_id))
 
         def delete_rows(orm: OrmSession) -> bool:
             if not orm.execute(stmt).rowcount:  # type: ignore[attr-defined]
@@ -311,9 +318,12 @@ class SqlStorage(Storage):
         table = models.session_table
         stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
         if self._hooks.upsert_returns_row:
-            return dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
-        orm.execute(stmt)
-        return self._stored_row(orm, models, record["session_id"])
+            stored = dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
+        else:
+            orm.execute(stmt)
+            stored = self._stored_row(orm, models, record["session_id"])
+        self._check_same_id(record["session_id"], stored["session_id"])
+        return stored
 
     def _write_if_unchanged(
         self, orm: OrmSession, models: SessionModels, record: dict[str, Any], expected: int
@@ -323,9 +333,14 @@ class SqlStorage(Storage):
         table = models.session_table
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
-        found = orm.execute(
-            select(table.c.version).where(table.c.session_id == session_id).with_for_update()
-        ).scalar_one_or_none()
+        row = orm.execute(
+            select(table.c.session_id, table.c.version)
+            .where(table.c.session_id == session_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is not None:
+            self._check_same_id(session_id, row.session_id)
+        found = None if row is None else row.version
         self._check_version(session_id, expected, ABSENT if found is None else found)
         if found is None:
             try:
@@ -343,6 +358,15 @@ class SqlStorage(Storage):
             if updated.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Raced
         return self._stored_row(orm, models, session_id)
+
+    def _check_same_id(self, session_id: str, stored_id: str) -> None:
+        """Refuse to write a session over one whose id only the table's collation finds equal
+        (MariaDB's utf8mb4_bin ignores trailing spaces: 'a ' = 'a'); the transaction rolls back."""
+        if stored_id != session_id:
+            raise InvalidSessionError(
+                f"{self.spec.qualified_name}: session_id {session_id!r} is taken by session {stored_id!r} "
+                "(this table's collation ignores trailing spaces); nothing was written"
+            )
 
     def _stored_row(self, orm: OrmSession, models: SessionModels, session_id: str) -> dict[str, Any]:
         Row = models.session
@@ -410,9 +434,9 @@ class SqlStorage(Storage):
         check_ids(user_id=user_id, entity_id=entity_id)
         row_class = session_row_class(self.spec)
         if user_id is not None:
-            stmt = stmt.where(row_class.user_id == user_id)
+            stmt = stmt.where(self._hooks.equals(row_class.user_id, user_id))
         if entity_id is not None:
-            stmt = stmt.where(getattr(row_class, ENTITY_FIELD[self.mode]) == entity_id)
+            stmt = stmt.where(self._hooks.equals(getattr(row_class, ENTITY_FIELD[self.mode]), entity_id))
         # session_id breaks ties between sessions created in the same second: a stable order.
         return stmt.order_by(row_class.created_at.desc(), row_class.session_id.desc())
 

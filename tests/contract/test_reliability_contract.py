@@ -305,6 +305,21 @@ def test_read_with_an_empty_user_id_does_not_return_another_users_session(storag
     assert storage.read("s1", user_id="") is None
 
 
+def test_ids_differing_in_trailing_spaces_never_reach_each_others_session(storage: Storage) -> None:
+    storage.upsert(AgentSession(session_id="s1", user_id="alice"))
+    try:  # MySQL's collations find "s1 " equal to "s1": refused there, a session of its own elsewhere
+        storage.upsert(AgentSession(session_id="s1 ", user_id="mallory"))
+    except InvalidSessionError:
+        assert storage.read("s1 ") is None
+    else:
+        assert storage.read("s1 ").user_id == "mallory"  # type: ignore[union-attr]
+    assert storage.read("s1").user_id == "alice"  # type: ignore[union-attr]
+    assert storage.read("s1", user_id="alice ") is None
+    assert storage.get_all_session_ids(user_id="alice ") == []
+    storage.delete_session("s1", user_id="alice ")
+    assert storage.read("s1") is not None
+
+
 def test_listing_by_user_never_lists_another_users_session(storage: Storage) -> None:
     storage.upsert(AgentSession(session_id="a1", user_id="alice"))
     storage.upsert(AgentSession(session_id="m1", user_id="mallory"))
