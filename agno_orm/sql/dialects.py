@@ -100,8 +100,9 @@ class SqliteHooks(DialectHooks):
         """BEGIN IMMEDIATE: take the file's write lock first, waiting up to the busy timeout. pysqlite
         would begin on the first INSERT, and a transaction that read before it wrote cannot wait
         for the lock (SQLite refuses at once, to avoid a deadlock)."""
-        dbapi_connection: Any = connection.connection.dbapi_connection
-        if not getattr(dbapi_connection, "in_transaction", True):
+        # the driver's own connection: sqlite3's, or aiosqlite's (whose SQLAlchemy adapter lacks the flag)
+        driver_connection: Any = connection.connection.driver_connection
+        if not getattr(driver_connection, "in_transaction", True):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def is_transient_error(self, exc: DBAPIError) -> bool:

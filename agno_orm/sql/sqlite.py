@@ -65,15 +65,27 @@ BUSY_TIMEOUT_SECONDS = 30
 
 
 def _engine_for(db_url: str | None, db_file: str | None) -> Engine:
-    if db_url is not None:
-        engine = create_engine(db_url)
-    elif db_file is not None:
-        path = Path(db_file).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{path}")
-    else:
+    url = database_url(db_url, db_file)
+    if url is None:
         # One connection shared by all threads, or each thread would see its own empty database.
         return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    return configured(create_engine(url))
+
+
+def database_url(db_url: str | None, db_file: str | None) -> str | None:
+    """The URL of the database `db_url` or `db_file` names (the file's folder is created); None:
+    a private in-memory database."""
+    if db_url is not None:
+        return db_url
+    if db_file is not None:
+        path = Path(db_file).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    return None
+
+
+def configured(engine: Engine) -> Engine:
+    """`engine` with a database file's connections set up for several writers (WAL, busy timeout)."""
     if engine.url.database not in (None, "", ":memory:"):
         event.listen(engine, "connect", _configure_file_connection)
     return engine

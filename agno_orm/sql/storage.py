@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from agno_orm._greenlets import in_async_operation
 from agno_orm._retry import pause
 from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict
 from agno_orm.errors import (
@@ -500,6 +502,10 @@ class SqlStorage(Storage):
                 f"{where}: a stored session is not a valid {self.session_type.__name__}: {exc}"
             ) from exc
 
+    def _is_ready(self) -> bool:
+        """Whether the current mode's table was checked (or made) ready by this storage."""
+        return self.spec in self._ready
+
     def _forget(self, spec: TableSpec) -> None:
         with self._ready_lock:
             self._ready.discard(spec)
@@ -508,7 +514,10 @@ class SqlStorage(Storage):
         """Make sure `spec`'s table exists at head and has the mode's columns; once per storage and mode."""
         if spec in self._ready:
             return
-        with self._ready_lock, self._translated("checking the schema"):
+        # An async storage's operation runs on the event loop's thread, where a thread lock held
+        # across a database wait would block the loop; there the upgrade's database lock serializes.
+        lock = contextlib.nullcontext() if in_async_operation() else self._ready_lock
+        with lock, self._translated("checking the schema"):
             if spec in self._ready:
                 return
             with self.db_engine.connect() as connection:

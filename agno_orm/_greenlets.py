@@ -1,0 +1,36 @@
+"""Sync code run for an async storage: SQLAlchemy's asyncio extension runs it in a greenlet on the
+event loop, where a database call awaits the async driver. These helpers let the one sync
+implementation behave there: wait without blocking the loop, and know not to hold thread locks.
+
+greenlet is optional (SQLAlchemy's `asyncio` extra): without it no async storage can run, and
+these report "not in an async operation".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+
+__all__ = ["HAVE_GREENLET", "in_async_operation", "sleep"]
+
+HAVE_GREENLET = importlib.util.find_spec("greenlet") is not None
+
+
+def in_async_operation() -> bool:
+    """Whether this code runs inside an async storage's operation (SQLAlchemy's greenlet)."""
+    if not HAVE_GREENLET:
+        return False
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    return bool(in_greenlet())
+
+
+def sleep(seconds: float) -> None:
+    """time.sleep, or inside an async operation asyncio.sleep, so the loop serves other tasks meanwhile."""
+    if in_async_operation():
+        from sqlalchemy.util.concurrency import await_only
+
+        await_only(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
