@@ -18,7 +18,7 @@ from typing import Any, get_args
 from agno_orm.errors import InvalidInputError, MissingDependencyError
 from agno_orm.sessions import Mode, SessionTypes
 
-__all__ = ["agno_session_classes"]
+__all__ = ["agno_asdict_session_classes", "agno_session_classes"]
 
 _CHOICES: tuple[SessionTypes, ...] = get_args(SessionTypes)
 
@@ -55,3 +55,13 @@ def _imported_agno_classes() -> Mapping[Mode, Any] | None:
         "workflow": WorkflowSession,
         "workflow_v2": WorkflowSessionV2,
     }
+
+
+@functools.cache
+def agno_asdict_session_classes() -> tuple[type[Any], ...]:
+    """agno's session dataclasses whose to_dict is `dataclasses.asdict(self)` (agent, team and
+    workflow; not workflow_v2, which converts its runs): () without agno."""
+    classes = _imported_agno_classes()
+    if classes is None:
+        return ()
+    return tuple(classes[mode] for mode in ("agent", "team", "workflow"))

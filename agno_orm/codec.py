@@ -45,9 +45,12 @@ MAX_DEPTH = 256
 """Deepest nesting accepted; deeper payloads are refused rather than crashing the encoder."""
 
 
-def encode(value: Any, *, where: str = "value") -> JsonValue:
-    """Return `value` as plain JSON data, or raise InvalidSessionError naming the offending path."""
-    return _encode(value, where, 0)
+def encode(value: Any, *, where: str = "value", depth: int = 0) -> JsonValue:
+    """Return `value` as plain JSON data, or raise InvalidSessionError naming the offending path.
+
+    `depth`: how deep `value` sits in the value it is part of (`where`), for a part encoded apart.
+    """
+    return _encode(value, where, depth)
 
 
 def _encode(value: Any, where: str, depth: int) -> JsonValue:

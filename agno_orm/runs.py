@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from agno_orm.sessions import Mode
@@ -24,7 +25,9 @@ __all__ = [
     "join_runs",
     "merge_runs",
     "run_digest",
+    "run_digest_and_size",
     "run_keys",
+    "runs_path",
     "split_runs",
 ]
 
@@ -63,18 +66,41 @@ def join_runs(mode: Mode, record: dict[str, Any], runs: list[Any]) -> None:
     record["memory"] = {**(memory or {}), "runs": runs}
 
 
+def runs_path(mode: Mode) -> tuple[str, int]:
+    """Where a session of `mode` keeps its runs, as the codec names a value there and counts its
+    depth: (path of the run list, depth of a run), for encoding runs apart from their session."""
+    return ("runs", 1) if mode == "workflow_v2" else ("memory['runs']", 2)
+
+
 def run_digest(run: Any) -> str:
     """A digest of the run's content: equal for equal JSON values, whatever their key order."""
-    canonical = json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return run_digest_and_size(run)[0]
 
 
-def run_keys(runs: list[Any], digests: list[str]) -> list[str]:
-    """One key per run, unique within the list, stable as runs are appended."""
-    keys: list[str] = []
-    taken: set[str] = set()
+def run_digest_and_size(run: Any) -> tuple[str, int]:
+    """`run_digest` of an encoded run, and the bytes of its compact JSON text (what
+    `Storage._check_size` counts; key order does not change the length)."""
+    canonical = json.dumps(run, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest(), len(canonical)
+
+
+def run_keys(runs: list[Any], digests: list[str], *, known: Sequence[str] = ()) -> list[str]:
+    """One key per run, unique within the list, stable as runs are appended.
+
+    `known`: the keys of the first len(known) runs, as an earlier call returned them for runs
+    equal to those (a key depends only on its run and the runs before it); they are not computed again.
+    """
+    if len(runs) != len(digests) or len(known) > len(runs):
+        raise ValueError("run_keys: one digest per run, and no more known keys than runs")
+    keys: list[str] = list(known)
+    taken: set[str] = set(keys)
     occurrences: dict[str, int] = {}
-    for position, (run, digest) in enumerate(zip(runs, digests, strict=True)):
+    for key in keys:
+        if key.startswith("c:"):  # "c:<digest>:<seen>" (ids are keyed "id:..." or "idh:...")
+            digest = key[2 : key.rindex(":")]
+            occurrences[digest] = occurrences.get(digest, 0) + 1
+    for position in range(len(keys), len(runs)):
+        run, digest = runs[position], digests[position]
         declared = _declared_run_id(run)
         if declared is None:
             seen = occurrences.get(digest, 0)

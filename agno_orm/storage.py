@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
 
 from agno_orm import codec
-from agno_orm._agno import agno_session_classes
+from agno_orm._agno import agno_asdict_session_classes, agno_session_classes
 from agno_orm._versions import ABSENT, OnConflict, SeenVersions, check_on_conflict, stored_version
 from agno_orm.errors import (
     InvalidInputError,
@@ -222,6 +223,10 @@ class Storage(ABC):
             data: Any = dict(session)
         elif isinstance(session, Mapping):
             data = session
+        elif _is_agno_asdict_session(session):
+            # What its to_dict (dataclasses.asdict) returns, without asdict's deep copy of the whole
+            # history: validation and the codec copy what they keep and change nothing they read.
+            data = {field.name: getattr(session, field.name) for field in dataclasses.fields(session)}
         elif callable(getattr(session, "to_dict", None)):
             data = session.to_dict()
         else:
@@ -280,20 +285,32 @@ class Storage(ABC):
         Raises InvalidSessionError for text UTF-8 cannot carry, PayloadTooLargeError for a session
         over `max_payload_bytes`.
         """
-        record = dict(session)
-        for name, value in record.items():
-            if name in session.json_fields:
-                record[name] = codec.encode(value, where=name)
-            elif isinstance(value, str):
-                codec.check_text(value, name)
+        record = self._encoded_fields(dict(session), session.json_fields)
         self._check_size(record)
         return record
 
-    def _check_size(self, record: Mapping[str, Any]) -> None:
-        """Refuse a record whose JSON text exceeds `max_payload_bytes`: every backend's one size check."""
+    @staticmethod
+    def _encoded_fields(record: dict[str, Any], json_fields: tuple[str, ...]) -> dict[str, Any]:
+        """`record` (a session's fields) with its JSON fields encoded by the codec and its text
+        fields checked, in place; InvalidSessionError for what cannot be stored."""
+        for name, value in record.items():
+            if name in json_fields:
+                record[name] = codec.encode(value, where=name)
+            elif isinstance(value, str):
+                codec.check_text(value, name)
+        return record
+
+    def _check_size(self, record: Mapping[str, Any], *, runs_sizes: Sequence[int] = ()) -> None:
+        """Refuse a record whose JSON text exceeds `max_payload_bytes`: every backend's one size check.
+
+        `runs_sizes`: the sizes (`runs.run_digest_and_size`) of the runs taken out of `record`
+        (`runs.split_runs`), counted as if they were back in its run list.
+        """
         if self.max_payload_bytes is None:
             return
         size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+        if runs_sizes:  # "[]" becomes "[run,run,...]": the runs and a comma between two
+            size += sum(runs_sizes) + len(runs_sizes) - 1
         if size > self.max_payload_bytes:
             raise PayloadTooLargeError(
                 f"session {record['session_id']!r} is {size} bytes as JSON, over this storage's "
@@ -341,6 +358,17 @@ class Storage(ABC):
     def _saw_absent(self, session_id: str) -> None:
         """Remember that this thread found no session `session_id` (read None, or deleted it)."""
         self._seen_versions.saw(session_id, ABSENT)
+
+
+def _is_agno_asdict_session(session: Any) -> bool:
+    """Whether `session` is one of agno's session dataclasses whose to_dict is `dataclasses.asdict`
+    (not overridden), holding no dataclass in a field (asdict would turn that into a dict)."""
+    classes = agno_asdict_session_classes()
+    return (
+        isinstance(session, classes)
+        and any(type(session).to_dict is agno_class.to_dict for agno_class in classes)
+        and not any(dataclasses.is_dataclass(getattr(session, f.name)) for f in dataclasses.fields(session))
+    )
 
 
 def runs_of(session: AnySession, mode: Mode) -> list[Any] | None:

@@ -6,8 +6,9 @@ import contextlib
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pydantic
@@ -16,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from agno_orm import codec
 from agno_orm._greenlets import in_async_operation
 from agno_orm._retry import pause
 from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict
@@ -26,9 +28,26 @@ from agno_orm.errors import (
     StorageConnectionError,
     StorageError,
 )
-from agno_orm.runs import carried_positions, join_runs, run_digest, run_keys, split_runs
-from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode, SessionPage, SessionSummary, SessionTypes
+from agno_orm.runs import (
+    carried_positions,
+    join_runs,
+    run_digest,
+    run_digest_and_size,
+    run_keys,
+    runs_path,
+    split_runs,
+)
+from agno_orm.sessions import (
+    ENTITY_FIELD,
+    AnySession,
+    Mode,
+    Session,
+    SessionPage,
+    SessionSummary,
+    SessionTypes,
+)
 from agno_orm.sql import migrations
+from agno_orm.sql._known_runs import KNOWN_RUNS, KnownRuns, copy_runs
 from agno_orm.sql.dialects import DialectHooks, hooks_for
 from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_row_class, session_table
 from agno_orm.storage import (
@@ -57,6 +76,49 @@ T = TypeVar("T")
 class _Raced(Exception):
     """Another writer wrote the session between this transaction's read and its write: run it again
     (it then reads what that writer stored)."""
+
+
+@dataclass
+class _Runs:
+    """The runs an upsert carries, encoded, with their digests, JSON sizes and keys.
+
+    `reused[i]`: run i was equal to the run at index i of `known` (see `_known_runs`) and is that
+    run's private copy, neither encoded nor digested again."""
+
+    runs: list[Any]
+    digests: list[str]
+    sizes: list[int]
+    keys: list[str]
+    reused: list[bool]
+    known: KnownRuns | None
+
+    def digest_again(self) -> None:
+        """Digest and key every run afresh (the stored runs are not what `known` says)."""
+        self.digests = [run_digest(run) for run in self.runs]
+        self.keys = run_keys(self.runs, self.digests)
+        self.known = None
+
+    def fresh(self) -> list[Any]:
+        """The runs, with copies in place of the cache's private ones (for what a caller gets)."""
+        if not any(self.reused):
+            return self.runs
+        copies = iter(copy_runs([run for run, reused in zip(self.runs, self.reused, strict=True) if reused]))
+        return [next(copies) if reused else run for run, reused in zip(self.runs, self.reused, strict=True)]
+
+    def to_known(self, stored_count: int) -> KnownRuns:
+        """The entry to keep once the upsert committed: the cache's own copies of every run."""
+        copies = iter(
+            copy_runs([run for run, reused in zip(self.runs, self.reused, strict=True) if not reused])
+        )
+        return KnownRuns(
+            runs=[
+                run if reused else next(copies) for run, reused in zip(self.runs, self.reused, strict=True)
+            ],
+            keys=self.keys,
+            digests=self.digests,
+            sizes=self.sizes,
+            stored_count=stored_count,
+        )
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -136,6 +198,7 @@ class SqlStorage(Storage):
         with self._translated("upgrading the schema"):
             migrations.upgrade(self.db_engine, [spec])
         self._forget(spec)
+        KNOWN_RUNS.forget_where(self._known_table(spec))
         self._ensure_ready(spec)
 
     def drop(self) -> None:
@@ -146,6 +209,7 @@ class SqlStorage(Storage):
             models.session_table.drop(connection, checkfirst=True)
             migrations.version_table(spec).drop(connection, checkfirst=True)
         self._forget(spec)
+        KNOWN_RUNS.forget_where(self._known_table(spec))
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
@@ -262,8 +326,10 @@ class SqlStorage(Storage):
         return make_page(summaries, limit)
 
     def upsert(self, session: Any) -> AnySession:
-        record, expected = self._prepared(session)
-        runs = split_runs(self.mode, record)
+        validated = self._validated(session)
+        known_key = self._known_key(validated.session_id)
+        record, runs = self._encoded(validated, KNOWN_RUNS.get(known_key))
+        expected = self._version_read(session, record["session_id"])
         now = int(time.time())
         record["created_at"] = record["created_at"] or now
         record["updated_at"] = now
@@ -271,19 +337,33 @@ class SqlStorage(Storage):
         models = self._models()
         raising = self.on_conflict == "raise"
 
-        def write(orm: OrmSession) -> tuple[dict[str, Any], list[tuple[int, int, Any]]]:
+        def write(orm: OrmSession) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], int]:
             if raising:
                 stored = self._write_if_unchanged(orm, models, record, expected)
             else:
                 stored = self._write_over(orm, models, record)
-            written, positions = self._write_runs(orm, models, session_id, runs or [], now)
-            ours = [(position, 0, run) for position, run in zip(positions, runs or [], strict=True)]
-            return stored, [*ours, *self._runs_written_elsewhere(orm, models, session_id, written)]
+            positions, elsewhere, stored_count = self._write_runs(orm, models, session_id, runs, now)
+            theirs = self._runs_written_elsewhere(orm, models, session_id, elsewhere)
+            return stored, positions, theirs, stored_count
 
         # With on_conflict="raise" a second try after a commit that may have happened would find
         # its own write and report it as a conflict: that write is not tried twice.
-        stored, placed = self._run("upserting a session", write, write=True, repeatable=not raising)
-        join_runs(self.mode, stored, [run for _, _, run in sorted(placed, key=lambda t: t[:2])])
+        try:
+            stored, positions, theirs, stored_count = self._run(
+                "upserting a session", write, write=True, repeatable=not raising
+            )
+        except BaseException:
+            KNOWN_RUNS.forget(known_key)  # rolled back, or not known whether committed
+            raise
+        if runs is None:
+            KNOWN_RUNS.forget(known_key)
+            carried: list[Any] = []
+        else:
+            KNOWN_RUNS.put(known_key, runs.to_known(stored_count))
+            # agno's classes are built from a deep copy (`_from_record`); ours hold what they get
+            carried = runs.runs if self._agno_classes is not None else runs.fresh()
+        ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
+        join_runs(self.mode, stored, [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])])
         return self._upserted(session, stored)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
@@ -304,8 +384,11 @@ class SqlStorage(Storage):
             orm.execute(delete(Run).where(Run.session_id == session_id))
             return True
 
-        if self._run("deleting a session", delete_rows, write=True):
-            self._saw_absent(session_id)
+        try:
+            if self._run("deleting a session", delete_rows, write=True):
+                self._saw_absent(session_id)
+        finally:
+            KNOWN_RUNS.forget(self._known_key(session_id))
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -374,24 +457,83 @@ class SqlStorage(Storage):
         Row = models.session
         return self._row_record(orm.scalars(select(Row).where(Row.session_id == session_id)).one())
 
+    def _known_table(self, spec: TableSpec) -> tuple[Hashable, ...]:
+        """The start of the `KNOWN_RUNS` keys of `spec`'s sessions in this storage's database."""
+        return (self.db_engine.url, spec)
+
+    def _known_key(self, session_id: str) -> tuple[Hashable, ...]:
+        return (*self._known_table(self.spec), session_id)
+
+    def _encoded(self, session: Session, known: KnownRuns | None) -> tuple[dict[str, Any], _Runs | None]:
+        """What `Storage._record` makes of `session`, with the runs taken out (`split_runs`) and
+        encoded apart (None: the session holds no run list); same refusals, same size check.
+
+        A run equal (`==`) to the run at its index in `known` is not encoded, digested or measured
+        again: its known private copy, digest and size are taken (see `_known_runs`, and its
+        limitation: True -> 1 or 1 -> 1.0 in an already-written run is not seen by `==`).
+        """
+        record = dict(session)
+        raw = split_runs(self.mode, record)
+        if raw is None:  # no run list, or one the codec turns into a list (a tuple): encode it all
+            record = self._record(session)
+            encoded = split_runs(self.mode, record)
+            if encoded is None:
+                return record, None
+            measured = [run_digest_and_size(run) for run in encoded]
+            digests = [digest for digest, _ in measured]
+            sizes = [size for _, size in measured]
+            runs = _Runs(encoded, digests, sizes, run_keys(encoded, digests), [False] * len(encoded), None)
+            self._check_size(record, runs_sizes=sizes)
+            return record, runs
+        self._encoded_fields(record, session.json_fields)
+        where, depth = runs_path(self.mode)
+        known_runs = known.runs if known is not None else []
+        encoded, digests, sizes, reused = [], [], [], []
+        prefix = 0  # the leading runs all known: their keys are known too
+        for index, run in enumerate(raw):
+            if known is not None and index < len(known_runs) and known_runs[index] == run:
+                encoded.append(known_runs[index])
+                digests.append(known.digests[index])
+                sizes.append(known.sizes[index])
+                reused.append(True)
+                if prefix == index:
+                    prefix += 1
+            else:
+                value = codec.encode(run, where=f"{where}[{index}]", depth=depth)
+                digest, size = run_digest_and_size(value)
+                encoded.append(value)
+                digests.append(digest)
+                sizes.append(size)
+                reused.append(False)
+        self._check_size(record, runs_sizes=sizes)
+        known_keys = known.keys[:prefix] if known is not None else []
+        keys = run_keys(encoded, digests, known=known_keys)
+        return record, _Runs(encoded, digests, sizes, keys, reused, known)
+
     def _write_runs(
-        self, orm: OrmSession, models: SessionModels, session_id: str, runs: list[Any], now: int
-    ) -> tuple[set[str], list[int]]:
-        """Write the runs that are new, changed or moved; return the keys of all given runs and
-        their positions (`runs.carried_positions`).
+        self, orm: OrmSession, models: SessionModels, session_id: str, runs: _Runs | None, now: int
+    ) -> tuple[list[int], set[str], int]:
+        """Write the runs that are new, changed or moved; return their positions
+        (`runs.carried_positions`), the keys of the stored runs they do not carry, and how many
+        runs the session then has stored.
 
         The stored keys and digests are read (a few bytes per run), the payloads written are only
         those that changed: the bytes an upsert writes do not grow with the session's history.
         """
         Run = models.run
-        digests = [run_digest(run) for run in runs]
-        keys = run_keys(runs, digests)
         stored = {
             key: (digest, position)
             for key, digest, position in orm.execute(
                 select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
             )
         }
+        if runs is None:
+            return [], set(stored), len(stored)
+        if runs.known is not None and runs.known.stored_count != len(stored):
+            # another writer added or removed runs since this process last wrote the session:
+            # its known runs are not trusted, every run is digested again (the full path)
+            runs.digest_again()
+        keys = runs.keys
         positions = carried_positions(keys, {key: position for key, (_, position) in stored.items()})
         changed = [
             {
@@ -403,25 +545,34 @@ class SqlStorage(Storage):
                 "created_at": now,
                 "updated_at": now,
             }
-            for position, key, digest, run in zip(positions, keys, digests, runs, strict=True)
+            for position, key, digest, run in zip(positions, keys, runs.digests, runs.runs, strict=True)
             if stored.get(key) != (digest, position)
         ]
         for start in range(0, len(changed), _CHUNK):
             orm.execute(self._hooks.upsert(models.runs_table, changed[start : start + _CHUNK], _KEEP_RUN))
-        return set(keys), positions
+        carried = set(keys)
+        elsewhere = stored.keys() - carried
+        return positions, elsewhere, len(carried) + len(elsewhere)
 
     def _runs_written_elsewhere(
-        self, orm: OrmSession, models: SessionModels, session_id: str, written: set[str]
+        self, orm: OrmSession, models: SessionModels, session_id: str, keys: set[str]
     ) -> list[tuple[int, int, Any]]:
-        """Stored runs this upsert did not carry (another writer's): (position, 1, payload)."""
+        """The stored runs with these `keys` (runs this upsert did not carry: another writer's),
+        as (position, 1, payload) in their stored order.
+
+        `keys` were read after this transaction wrote the session row, which no other writer can
+        write (nor, so, its runs) before this transaction ends: they are all such runs.
+        """
+        if not keys:
+            return []
         Run = models.run
         query = select(Run.run_key, Run.position, Run.payload).where(Run.session_id == session_id)
-        if len(written) <= _CHUNK:
-            query = query.where(Run.run_key.not_in(written))
+        if len(keys) <= _CHUNK:
+            query = query.where(Run.run_key.in_(keys))
         return [
             (position, 1, payload)
             for key, position, payload in orm.execute(query.order_by(*_run_order(Run)))
-            if key not in written
+            if key in keys
         ]
 
     def _assemble(self, row: Any, runs: list[Any]) -> AnySession:
