@@ -362,8 +362,10 @@ class SqlStorage(Storage):
             KNOWN_RUNS.put(known_key, runs.to_known(stored_count))
             # agno's classes are built from a deep copy (`_from_record`); ours hold what they get
             carried = runs.runs if self._agno_classes is not None else runs.fresh()
-        ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
-        join_runs(self.mode, stored, [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])])
+        if theirs:
+            ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
+            carried = [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])]
+        join_runs(self.mode, stored, carried)  # alone, the carried runs are in order (ascending positions)
         return self._upserted(session, stored)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
