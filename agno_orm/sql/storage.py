@@ -477,22 +477,30 @@ class SqlStorage(Storage):
         record = dict(session)
         raw = split_runs(self.mode, record)
         if raw is None:  # no run list, or one the codec turns into a list (a tuple): encode it all
-            record = self._record(session)
-            encoded = split_runs(self.mode, record)
-            if encoded is None:
+            record = self._record(session)  # size checked there, runs in
+            runs = split_runs(self.mode, record)
+            if runs is None:
                 return record, None
-            measured = [run_digest_and_size(run) for run in encoded]
-            digests = [digest for digest, _ in measured]
-            sizes = [size for _, size in measured]
-            runs = _Runs(encoded, digests, sizes, run_keys(encoded, digests), [False] * len(encoded), None)
-            self._check_size(record, runs_sizes=sizes)
-            return record, runs
+            measured = [run_digest_and_size(run) for run in runs]
+            all_digests = [digest for digest, _ in measured]
+            all_sizes = [size for _, size in measured]
+            keys = run_keys(runs, all_digests)
+            return record, _Runs(runs, all_digests, all_sizes, keys, [False] * len(runs), None)
         self._encoded_fields(record, session.json_fields)
         where, depth = runs_path(self.mode)
-        known_runs = known.runs if known is not None else []
-        encoded, digests, sizes, reused = [], [], [], []
-        prefix = 0  # the leading runs all known: their keys are known too
-        for index, run in enumerate(raw):
+        known_runs: list[Any] = known.runs if known is not None else []
+        encoded: list[Any] = []
+        digests: list[str] = []
+        sizes: list[int] = []
+        reused: list[bool] = []
+        prefix = min(len(known_runs), len(raw))  # the leading runs all known: their keys are known too
+        if known is not None and known_runs[:prefix] == raw[:prefix]:  # one comparison, in C
+            encoded, digests, sizes = known_runs[:prefix], known.digests[:prefix], known.sizes[:prefix]
+            reused = [True] * prefix
+        else:
+            prefix = 0
+        for index in range(prefix, len(raw)):
+            run = raw[index]
             if known is not None and index < len(known_runs) and known_runs[index] == run:
                 encoded.append(known_runs[index])
                 digests.append(known.digests[index])

@@ -1,0 +1,370 @@
+"""The upsert's cache of the runs this process last wrote (agno_orm/sql/_known_runs.py): what a
+user relies on stays true with it. Changed runs are written wherever they are, another writer's
+runs are neither lost nor overwritten by what this process remembers, mutating a session after
+an upsert is seen by the next one, the codec's refusals and the size limit hold for runs it does
+not encode again, and the cache stays bounded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from agno_orm import AgentSession, WorkflowSessionV2
+from agno_orm.errors import InvalidSessionError, PayloadTooLargeError, SessionConflictError
+from agno_orm.sql import SqlStorage
+from agno_orm.sql._known_runs import KNOWN_RUNS, KnownRuns, KnownRunsCache
+from tests.sql.conftest import REPO
+
+
+@pytest.fixture
+def engine(empty_db_url: str) -> Iterator[Engine]:
+    engine = create_engine(empty_db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    KNOWN_RUNS.clear()
+    yield
+    KNOWN_RUNS.clear()
+
+
+def storage_on(engine: Engine, mode: str = "agent", **options: Any) -> SqlStorage:
+    schema = "ai" if engine.dialect.name == "postgresql" else None
+    options.setdefault("session_types", "pydantic")
+    return SqlStorage("sessions", engine, schema=schema, mode=mode, **options)  # type: ignore[arg-type]
+
+
+def run(i: int, content: str = "answer") -> dict[str, Any]:
+    return {"run_id": f"run-{i}", "content": f"{content} {i}", "messages": [{"role": "user", "content": "q"}]}
+
+
+def stored_runs(engine: Engine, session_id: str = "s1") -> list[Any]:
+    """The runs as stored, read by a storage that never wrote them (and with no cache)."""
+    KNOWN_RUNS.clear()
+    session = storage_on(engine).read(session_id)
+    assert session is not None
+    return session.memory["runs"]  # type: ignore[attr-defined,no-any-return]
+
+
+def known_entry(storage: SqlStorage, session_id: str = "s1") -> KnownRuns | None:
+    return KNOWN_RUNS.get(storage._known_key(session_id))
+
+
+def other_process(engine: Engine, code: str) -> None:
+    """Run `code` in another Python process, with `storage` on the same table and `run` defined."""
+    url = engine.url.render_as_string(hide_password=False)
+    schema = "ai" if engine.dialect.name == "postgresql" else None
+    script = textwrap.dedent(
+        f"""
+        from sqlalchemy import create_engine
+        from agno_orm import AgentSession
+        from agno_orm.sql import SqlStorage
+        def run(i, content="answer"):
+            return {{"run_id": f"run-{{i}}", "content": f"{{content}} {{i}}",
+                    "messages": [{{"role": "user", "content": "q"}}]}}
+        storage = SqlStorage("sessions", create_engine({url!r}), schema={schema!r}, session_types="pydantic")
+        """
+    ) + textwrap.dedent(code)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# -- changes are written --------------------------------------------------------------------------------
+
+
+def test_a_run_changed_in_the_middle_of_the_history_is_written(engine: Engine) -> None:
+    storage = storage_on(engine)
+    runs = [run(i) for i in range(8)]
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": runs}))
+    assert known_entry(storage) is not None
+    runs = [*runs[:3], {**runs[3], "content": "edited"}, *runs[4:], run(8)]
+    returned = storage.upsert(AgentSession(session_id="s1", memory={"runs": runs}))
+    assert returned.memory["runs"] == runs  # type: ignore[attr-defined]
+    assert stored_runs(engine) == runs
+
+
+def test_runs_removed_reordered_or_replaced_by_the_caller_are_stored_as_carried(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
+    # a different run at index 1 (same id, other content) and one more: written
+    runs = [run(0), run(1, "other"), run(2), run(3)]
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": runs}))
+    assert stored_runs(engine) == runs
+
+
+def test_a_session_mutated_in_place_after_its_upsert_is_stored_with_the_mutation(engine: Engine) -> None:
+    storage = storage_on(engine)
+    memory = {"runs": [run(0), run(1), run(2)]}
+    session = AgentSession(session_id="s1", memory=memory)
+    storage.upsert(session)
+    assert session.memory is not None
+    session.memory["runs"][1]["content"] = "mutated in place"  # the caller's own dict, not a copy
+    session.memory["runs"][2]["messages"].append({"role": "assistant", "content": "late"})
+    storage.upsert(session)
+    stored = stored_runs(engine)
+    assert stored[1]["content"] == "mutated in place"
+    assert stored[2]["messages"][-1] == {"role": "assistant", "content": "late"}
+
+
+@pytest.mark.parametrize("session_types", ["pydantic", "agno"])
+def test_the_returned_session_mutated_in_place_then_upserted_is_stored(
+    engine: Engine, session_types: str
+) -> None:
+    storage = storage_on(engine, session_types=session_types)
+    returned = storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    returned.memory["runs"][0]["content"] = "edited in the returned session"
+    returned.memory["runs"].append(run(2))
+    again = storage.upsert(returned)
+    assert [r["content"] for r in again.memory["runs"]] == [
+        "edited in the returned session",
+        "answer 1",
+        "answer 2",
+    ]
+    assert stored_runs(engine)[0]["content"] == "edited in the returned session"
+    # and what this upsert returned is not the cache's copy either
+    again.memory["runs"][1]["content"] = "edited again"
+    storage.upsert(again)
+    assert stored_runs(engine)[1]["content"] == "edited again"
+
+
+def test_workflow_v2_runs_use_the_cache_too(engine: Engine) -> None:
+    storage = storage_on(engine, mode="workflow_v2")
+    runs = [run(0), run(1)]
+    storage.upsert(WorkflowSessionV2(session_id="s1", runs=runs))
+    runs = [run(0), {**run(1), "content": "edited"}, run(2)]
+    storage.upsert(WorkflowSessionV2(session_id="s1", runs=runs))
+    KNOWN_RUNS.clear()
+    stored = storage_on(engine, mode="workflow_v2").read("s1")
+    assert stored is not None and stored.runs == runs  # type: ignore[union-attr]
+
+
+# -- other writers ----------------------------------------------------------------------------------------
+
+
+def test_a_run_another_process_changed_is_not_overwritten_from_the_cache(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"][1]["content"] = "changed elsewhere"
+        storage.upsert(s)
+        """,
+    )
+    # this process reads the session (the other writer's run 1) and adds a run
+    session = storage.read("s1")
+    assert session is not None and session.memory is not None
+    session.memory["runs"].append(run(3))
+    storage.upsert(session)
+    stored = stored_runs(engine)
+    assert [r["content"] for r in stored] == ["answer 0", "changed elsewhere", "answer 2", "answer 3"]
+
+
+def test_runs_another_process_added_are_kept_by_a_writer_that_did_not_read_them(engine: Engine) -> None:
+    storage = storage_on(engine)
+    runs = [run(0), run(1)]
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": runs}))
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"].append(run(10))
+        storage.upsert(s)
+        """,
+    )
+    returned = storage.upsert(AgentSession(session_id="s1", memory={"runs": [*runs, run(2)]}))
+    ids = [r["run_id"] for r in returned.memory["runs"]]  # type: ignore[attr-defined]
+    assert sorted(ids) == ["run-0", "run-1", "run-10", "run-2"]
+    assert sorted(r["run_id"] for r in stored_runs(engine)) == sorted(ids)
+
+
+def test_a_stale_writer_overwrites_a_run_it_carries_as_without_the_cache(engine: Engine) -> None:
+    """The cache changes no outcome: a writer that carries an old version of a run another
+    process changed writes it back (the last writer wins on the runs it carries), cache or not."""
+    outcomes = []
+    for warm in (True, False):
+        KNOWN_RUNS.clear()
+        storage = storage_on(engine)
+        storage.delete_session("s1")
+        stale = [run(0), run(1), run(2)]
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": stale}))
+        other_process(
+            engine,
+            """
+            s = storage.read("s1")
+            s.memory["runs"][1]["content"] = "changed elsewhere"
+            s.memory["runs"].append(run(5))
+            storage.upsert(s)
+            """,
+        )
+        if not warm:
+            KNOWN_RUNS.clear()
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [*stale, run(3)]}))
+        # (two runs share position 3: which reads first depends on the second each was written in)
+        outcomes.append(sorted((r["run_id"], r["content"]) for r in stored_runs(engine)))
+    assert outcomes[0] == outcomes[1]
+    assert ("run-1", "answer 1") in outcomes[0] and ("run-5", "answer 5") in outcomes[0]
+
+
+def test_a_session_another_process_deleted_and_recreated_is_not_taken_for_the_known_one(
+    engine: Engine,
+) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    other_process(
+        engine,
+        """
+        storage.delete_session("s1")
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1, "recreated")]}))
+        """,
+    )
+    # same number of runs stored as this process remembers; it carries its own, older run 1
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
+    assert [r["content"] for r in stored_runs(engine)] == ["answer 0", "answer 1", "answer 2"]
+
+
+def test_delete_then_recreate_in_this_process(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
+    storage.delete_session("s1")
+    assert known_entry(storage) is None
+    assert storage.read("s1") is None
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
+    assert stored_runs(engine) == [run(0)]
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    assert stored_runs(engine) == [run(0), run(1)]
+
+
+def test_drop_forgets_the_tables_sessions(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
+    assert known_entry(storage) is not None
+    storage.drop()
+    assert known_entry(storage) is None
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    assert stored_runs(engine) == [run(0), run(1)]
+
+
+def test_a_failed_upsert_forgets_the_session(engine: Engine) -> None:
+    storage = storage_on(engine, on_conflict="raise")
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
+    assert known_entry(storage) is not None
+    storage_on(engine).upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    stale = AgentSession(session_id="s1", memory={"runs": [run(0), run(2)]})
+    with pytest.raises(SessionConflictError):
+        storage.upsert(stale)
+    assert known_entry(storage) is None
+    assert [r["run_id"] for r in stored_runs(engine)] == ["run-0", "run-1"]
+
+
+# -- refusals hold for runs not encoded again ---------------------------------------------------------------
+
+
+def test_the_codec_refuses_a_new_run_with_the_path_it_always_names(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    for bad, message in [
+        ({"x": float("nan")}, "memory['runs'][2]['x']"),
+        ({"x": "\x00"}, "memory['runs'][2]['x']: text with a NUL"),
+        ({"x": "\ud800"}, "memory['runs'][2]['x']: text with a lone surrogate"),
+        ({"x": {1: "a"}}, "memory['runs'][2]['x']: mapping key 1"),
+    ]:
+        with pytest.raises(InvalidSessionError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            storage.upsert(
+                AgentSession(session_id="s1", memory={"runs": [run(0), run(1), {**run(2), **bad}]})
+            )
+    assert stored_runs(engine) == [run(0), run(1)]
+
+
+def test_the_depth_limit_counts_the_runs_place_in_the_session(engine: Engine) -> None:
+    from agno_orm import codec
+
+    def nested(levels: int) -> dict[str, Any]:
+        value: dict[str, Any] = {"run_id": "deep"}
+        for _ in range(levels):
+            value = {"run_id": "deep", "inner": value}
+        return value
+
+    # the deepest run the codec accepts inside a session's memory, and one level more
+    deepest = next(
+        k
+        for k in range(300, 200, -1)
+        if _accepted(lambda k=k: codec.encode({"runs": [nested(k)]}, where="memory"))
+    )
+    storage_on(engine).upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))  # a cache entry
+    # not stored (some servers limit JSON nesting themselves): past the codec, the size limit refuses it
+    tiny = storage_on(engine, max_payload_bytes=10)
+    with pytest.raises(PayloadTooLargeError):
+        tiny.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), nested(deepest)]}))
+    with pytest.raises(InvalidSessionError, match="nested more than"):
+        tiny.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), nested(deepest + 1)]}))
+
+
+def _accepted(action: Any) -> bool:
+    try:
+        action()
+    except InvalidSessionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_size_limit_counts_runs_not_encoded_again_exactly(engine: Engine, warm: bool) -> None:
+    runs = [run(i, "é" * 50) for i in range(6)]  # multi-byte text: bytes, not characters, count
+    session = AgentSession(session_id="s1", memory={"runs": runs, "summary": "s"}, session_data={"a": 1})
+    unlimited = storage_on(engine, max_payload_bytes=None)
+    record = unlimited._record(unlimited._validated(session))  # what Storage checks: no runs taken out
+    size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+    if warm:  # the cache knows every run but the last
+        smaller = AgentSession(
+            session_id="s1", memory={"runs": runs[:-1], "summary": "s"}, session_data={"a": 1}
+        )
+        storage_on(engine, max_payload_bytes=None).upsert(smaller)
+        assert known_entry(unlimited) is not None
+    with pytest.raises(PayloadTooLargeError, match=f"is {size} bytes"):
+        storage_on(engine, max_payload_bytes=size - 1).upsert(session)
+    storage_on(engine, max_payload_bytes=size).upsert(session)
+    assert stored_runs(engine) == runs
+
+
+# -- bounded ---------------------------------------------------------------------------------------------
+
+
+def test_the_cache_is_bounded_by_sessions_and_by_bytes() -> None:
+    def entry(size: int) -> KnownRuns:
+        return KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[size], stored_count=1)
+
+    cache = KnownRunsCache(max_sessions=3, max_bytes=100)
+    for n in range(5):
+        cache.put(("s", n), entry(10))
+    assert len(cache) == 3 and cache.get(("s", 0)) is None and cache.get(("s", 4)) is not None
+    cache.get(("s", 2))  # used: the least recently used is now ("s", 3)
+    cache.put(("s", 5), entry(10))
+    assert cache.get(("s", 3)) is None and cache.get(("s", 2)) is not None
+    cache.put(("s", 6), entry(85))  # over the byte budget: the oldest go
+    assert cache.get(("s", 6)) is not None and len(cache) == 1
+    cache.put(("s", 7), entry(101))  # larger than the budget: not kept
+    assert cache.get(("s", 7)) is None
+    cache.forget_where(("s",))
+    assert len(cache) == 0
+
+
+def test_many_sessions_do_not_grow_the_process_cache(engine: Engine) -> None:
+    storage = storage_on(engine)
+    for n in range(KNOWN_RUNS.max_sessions + 20):
+        storage.upsert(AgentSession(session_id=f"s{n}", memory={"runs": [run(n)]}))
+    assert len(KNOWN_RUNS) == KNOWN_RUNS.max_sessions
+    assert known_entry(storage, "s0") is None
+    assert known_entry(storage, f"s{KNOWN_RUNS.max_sessions + 19}") is not None
