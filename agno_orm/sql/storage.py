@@ -360,8 +360,11 @@ class SqlStorage(Storage):
             carried: list[Any] = []
         else:
             KNOWN_RUNS.put(known_key, runs.to_known(stored_count))
-            # agno's classes are built from a deep copy (`_from_record`); ours hold what they get
-            carried = runs.runs if self._agno_classes is not None else runs.fresh()
+            # Never hand out the cache's copies. agno's session classes are built from a deep copy
+            # (`_from_record`, model_dump), except workflow_v2's: our to_dict passes its runs as they
+            # are to agno's from_dict, whose run classes pop from them. Ours hold what they get.
+            shared_safely = self._agno_classes is not None and self.mode != "workflow_v2"
+            carried = runs.runs if shared_safely else runs.fresh()
         if theirs:
             ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
             carried = [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])]

@@ -138,6 +138,24 @@ def test_the_returned_session_mutated_in_place_then_upserted_is_stored(
     assert stored_runs(engine)[1]["content"] == "edited again"
 
 
+@pytest.mark.parametrize("session_types", ["pydantic", "agno"])
+def test_workflow_v2_sessions_returned_as_agnos_do_not_consume_the_cache(
+    engine: Engine, session_types: str
+) -> None:
+    """agno's workflow_v2 run classes pop from the dicts they are built from."""
+    storage = storage_on(engine, mode="workflow_v2", session_types=session_types)
+    runs = [{"run_id": "r0", "content": "a", "extra_data": {"k": 1}, "events": []}]
+    storage.upsert(WorkflowSessionV2(session_id="s1", runs=runs))
+    storage.upsert(WorkflowSessionV2(session_id="s1", runs=runs))  # returned again from the cache
+    entry = known_entry(storage)
+    assert entry is not None and entry.runs == runs
+    runs = [*runs, {"run_id": "r1", "content": "b"}]
+    storage.upsert(WorkflowSessionV2(session_id="s1", runs=runs))
+    KNOWN_RUNS.clear()
+    stored = storage_on(engine, mode="workflow_v2").read("s1")
+    assert stored is not None and stored.runs == runs  # type: ignore[union-attr]
+
+
 def test_workflow_v2_runs_use_the_cache_too(engine: Engine) -> None:
     storage = storage_on(engine, mode="workflow_v2")
     runs = [run(0), run(1)]
