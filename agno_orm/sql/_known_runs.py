@@ -29,6 +29,7 @@ bounded (least recently used first out): 256 sessions and 256 MiB of run JSON te
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -117,6 +118,12 @@ class KnownRunsCache:
             self._entries.clear()
             self._bytes = 0
 
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it at the fork), no entries."""
+        self._lock = threading.Lock()
+        self._entries = OrderedDict()
+        self._bytes = 0
+
     def _pop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
@@ -125,3 +132,6 @@ class KnownRunsCache:
 
 KNOWN_RUNS = KnownRunsCache()
 """The process's one cache, shared by every SqlStorage (keys name the database and table)."""
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=KNOWN_RUNS._after_fork)

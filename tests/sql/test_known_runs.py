@@ -7,6 +7,7 @@ not encode again, and the cache stays bounded."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -371,7 +372,7 @@ def test_the_cache_is_bounded_by_sessions_and_by_bytes() -> None:
     cache.get(("s", 2))  # used: the least recently used is now ("s", 3)
     cache.put(("s", 5), entry(10))
     assert cache.get(("s", 3)) is None and cache.get(("s", 2)) is not None
-    cache.put(("s", 6), entry(85))  # over the byte budget: the oldest go
+    cache.put(("s", 6), entry(95))  # over the byte budget: the oldest go, all three
     assert cache.get(("s", 6)) is not None and len(cache) == 1
     cache.put(("s", 7), entry(101))  # larger than the budget: not kept
     assert cache.get(("s", 7)) is None
@@ -386,3 +387,20 @@ def test_many_sessions_do_not_grow_the_process_cache(engine: Engine) -> None:
     assert len(KNOWN_RUNS) == KNOWN_RUNS.max_sessions
     assert known_entry(storage, "s0") is None
     assert known_entry(storage, f"s{KNOWN_RUNS.max_sessions + 19}") is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork() in a process with threads
+def test_a_forked_child_starts_with_no_known_runs() -> None:
+    KNOWN_RUNS.put(
+        ("db", "table", "s1"), KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[2], stored_count=1)
+    )
+    pid = os.fork()
+    if pid == 0:  # the child: its cache is empty, and usable
+        KNOWN_RUNS.put(
+            ("db", "table", "s2"), KnownRuns(runs=[], keys=[], digests=[], sizes=[], stored_count=0)
+        )
+        os._exit(0 if len(KNOWN_RUNS) == 1 and KNOWN_RUNS.get(("db", "table", "s1")) is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert KNOWN_RUNS.get(("db", "table", "s1")) is not None  # the parent's is untouched
