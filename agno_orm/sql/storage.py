@@ -139,6 +139,11 @@ class SqlStorage(Storage):
     5 times; so is one that broke during its commit when running it twice equals running it once
     (everything but an upsert with on_conflict="raise"). Engines made from a URL replace a
     connection the server closed (pool_pre_ping), so the first call after a restart succeeds.
+
+    An upsert writes only the runs that are new, changed or moved, and encodes only those that
+    differ (`==`) from what this process last wrote for the session (`_known_runs`, a bounded
+    per-process cache of private copies): its cost grows with the history only by a comparison,
+    the read of the stored run keys and the copy of the session it returns.
     """
 
     def __init__(
