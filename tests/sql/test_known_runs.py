@@ -157,6 +157,18 @@ def test_workflow_v2_sessions_returned_as_agnos_do_not_consume_the_cache(
     assert stored is not None and stored.runs == runs  # type: ignore[union-attr]
 
 
+def test_runs_the_codec_must_convert_first_take_the_full_path(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    as_tuple = AgentSession(
+        session_id="s1", memory={"runs": (run(0), {**run(1), "content": "edited"}, run(2))}
+    )
+    returned = storage.upsert(as_tuple)
+    expected = [run(0), {**run(1), "content": "edited"}, run(2)]
+    assert returned.memory["runs"] == expected  # type: ignore[attr-defined]
+    assert stored_runs(engine) == expected
+
+
 def test_workflow_v2_runs_use_the_cache_too(engine: Engine) -> None:
     storage = storage_on(engine, mode="workflow_v2")
     runs = [run(0), run(1)]
