@@ -320,6 +320,60 @@ def test_ids_differing_in_trailing_spaces_never_reach_each_others_session(storag
     assert storage.read("s1") is not None
 
 
+def test_non_string_ids_are_refused_by_upsert_and_delete_and_nothing_written(storage: Storage) -> None:
+    storage.upsert(AgentSession(session_id="1", user_id="alice"))
+    for bad in [1, 1.5, b"s1", None, ["s1"]]:
+        with pytest.raises(InvalidSessionError, match="session_id"):
+            storage.upsert({"session_id": bad})
+        with pytest.raises(InvalidSessionError, match="user_id"):
+            storage.upsert({"session_id": "s2", "user_id": bad if bad is not None else 7})
+    for bad in [1, 1.5, b"1", ["1"]]:
+        with pytest.raises(InvalidInputError, match="session_id"):
+            storage.delete_session(bad)  # type: ignore[arg-type]
+    assert storage.get_all_session_ids() == ["1"]
+
+
+def test_a_user_filter_never_reaches_a_session_stored_without_a_user(storage: Storage) -> None:
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r1"}]}))
+    assert storage.read("s1", user_id="alice") is None
+    assert storage.get_all_session_ids(user_id="alice") == []
+    storage.delete_session("s1", user_id="alice")
+    read = storage.read("s1")
+    assert read is not None and run_ids(read) == ["r1"]
+
+
+def test_delete_by_session_and_user_deletes_that_users_session_and_its_runs(storage: Storage) -> None:
+    storage.upsert(AgentSession(session_id="s1", user_id="alice", memory={"runs": [{"run_id": "r1"}]}))
+    storage.upsert(AgentSession(session_id="s2", user_id="alice"))
+    storage.delete_session("s1", user_id="alice")
+    assert storage.read("s1") is None and storage.get_all_session_ids() == ["s2"]
+    storage.upsert(with_runs("s1", "r2", user_id="alice"))  # made again: the deleted run stays gone
+    read = storage.read("s1")
+    assert read is not None and run_ids(read) == ["r2"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap (issue 7 item 4): an upsert by another user keeps the stored runs it does not carry "
+    "and hands the session to that user, so read(session_id, user_id=that user) returns the first "
+    "user's runs; agno_orm should refuse the write (or replace the session) instead",
+)
+def test_an_upsert_by_another_user_never_hands_them_the_first_users_runs(storage: Storage) -> None:
+    """agno's turn for a user-chosen session id: read(id, user_id=mallory) finds nothing (the session
+    is alice's), so the agent upserts a fresh session of mallory's under the same id. Whatever the
+    storage does with that write, mallory must never read alice's runs back."""
+    secret = {"run_id": "alice-secret", "content": "alice's history"}
+    storage.upsert(AgentSession(session_id="s1", user_id="alice", memory={"runs": [secret]}))
+    assert storage.read("s1", user_id="mallory") is None
+    try:
+        storage.upsert(with_runs("s1", "mallory-1", user_id="mallory"))
+    except (SessionConflictError, InvalidSessionError):  # refused: alice's session stays hers
+        kept = storage.read("s1", user_id="alice")
+        assert kept is not None and run_ids(kept) == ["alice-secret"]
+    read = storage.read("s1", user_id="mallory")
+    assert read is None or "alice-secret" not in run_ids(read)
+
+
 def test_listing_by_user_never_lists_another_users_session(storage: Storage) -> None:
     storage.upsert(AgentSession(session_id="a1", user_id="alice"))
     storage.upsert(AgentSession(session_id="m1", user_id="mallory"))
