@@ -185,6 +185,12 @@ def test_a_session_under_max_payload_bytes_is_stored(make_storage: StorageFactor
     assert stored is not None and stored.session_data == {"blob": "x" * 3_000}
 
 
+def test_by_default_a_session_over_8_mib_is_refused_and_nothing_written(storage: Storage) -> None:
+    with pytest.raises(PayloadTooLargeError, match="max_payload_bytes=8388608"):
+        storage.upsert(AgentSession(session_id="s1", session_data={"blob": "x" * (8 * 1024 * 1024)}))
+    assert storage.get_all_session_ids() == []
+
+
 def test_max_payload_bytes_must_be_a_positive_int_or_none(make_storage: StorageFactory) -> None:
     for limit in [0, -1, 1.5, "big", True]:
         with pytest.raises(InvalidInputError, match="max_payload_bytes"):
