@@ -151,3 +151,30 @@ def test_listing_a_directory_holding_a_torn_session_file_raises(
         storage.read("s1")
     with pytest.raises(StorageError):
         storage.get_all_session_ids()
+
+
+@pytest.mark.parametrize(
+    "storage_class",
+    [pytest.param(JsonStorage, marks=pytest.mark.json), pytest.param(YamlStorage, marks=pytest.mark.yaml)],
+)
+def test_a_session_directory_that_cannot_be_read_raises_from_every_method(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    """The file backends' "connection": a dir_path that is a file. Every call raises StorageError
+    with the OSError chained; none answers None or [] as if there were no session."""
+    (tmp_path / "sessions").write_text("not a directory")
+    storage = storage_class(tmp_path / "sessions")
+    calls = {
+        "read": lambda: storage.read("s1"),
+        "get_all_session_ids": storage.get_all_session_ids,
+        "get_all_sessions": storage.get_all_sessions,
+        "get_recent_sessions": storage.get_recent_sessions,
+        "list_sessions": storage.list_sessions,
+        "upsert": lambda: storage.upsert(AgentSession(session_id="s1")),
+        "delete_session": lambda: storage.delete_session("s1"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StorageError) as raised:
+            call()
+        assert isinstance(raised.value.__cause__, OSError), name
+    assert (tmp_path / "sessions").read_text() == "not a directory"
