@@ -3,6 +3,7 @@ are the user's choice, limits hold, bad input is refused with nothing written, a
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from typing import Any
@@ -411,7 +412,7 @@ OBJECTS = st.dictionaries(TEXT, JSON, max_size=4)
 
 
 @settings(
-    max_examples=12,
+    max_examples=int(os.environ.get("AGNO_ORM_HYPOTHESIS_EXAMPLES", "12")),  # more for a longer search
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
