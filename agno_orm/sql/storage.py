@@ -6,6 +6,7 @@ import contextlib
 import copy
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, Select, and_, delete, func, insert, inspect, or_,
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from agno_orm._greenlets import in_async_operation
 from agno_orm._retry import pause
@@ -57,6 +59,21 @@ T = TypeVar("T")
 class _Raced(Exception):
     """Another writer wrote the session between this transaction's read and its write: run it again
     (it then reads what that writer stored)."""
+
+
+_CONNECTION_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_CONNECTION_LOCKS_LOCK = threading.Lock()
+
+
+def _one_connection(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """A lock for the threads using `engine` where its pool is one shared connection (an in-memory
+    SQLite database): their transactions would interleave on it, one committing another's
+    half-done writes. Reentrant, since one operation nests (a read checks the schema first).
+    An async storage's tasks take turns before they get here (`aio.AsyncSqlStorage._spawn`)."""
+    if not isinstance(engine.pool, StaticPool) or in_async_operation():
+        return contextlib.nullcontext()
+    with _CONNECTION_LOCKS_LOCK:
+        return _CONNECTION_LOCKS.setdefault(engine, threading.RLock())
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -485,10 +502,12 @@ class SqlStorage(Storage):
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
-        """The one boundary where driver errors become ours, with the cause chained."""
+        """The one boundary where driver errors become ours, with the cause chained; on an engine of
+        one shared connection, also where threads take turns (`_one_connection`)."""
         where = f"{action} in {self.spec.qualified_name}"
         try:
-            yield
+            with _one_connection(self.db_engine):
+                yield
         except StorageError:
             raise
         except DBAPIError as exc:
