@@ -8,6 +8,8 @@ import asyncio
 import inspect
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,27 @@ def test_an_unreachable_server_raises_a_connection_error() -> None:
             await storage.db_engine.dispose()
 
     asyncio.run(scenario())
+
+
+WITHOUT_GREENLET = """
+import sys
+sys.modules["greenlet"] = None  # as if it were not installed: plain `pip install agno-orm`
+import agno_orm
+from agno_orm import AgentSession, AsyncSqliteStorage, MissingDependencyError, SqliteStorage
+
+storage = SqliteStorage("sessions")
+storage.upsert(AgentSession(session_id="s1"))
+assert storage.read("s1") is not None
+try:
+    AsyncSqliteStorage("sessions")
+except MissingDependencyError as exc:
+    print(exc)
+"""
+
+
+def test_without_greenlet_the_sync_storages_work_and_the_async_ones_name_the_extra() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_GREENLET], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'agno-orm[asyncio]'" in result.stdout
