@@ -169,7 +169,7 @@ def event_loop_thread() -> Iterator[LoopThread]:
 def async_engine(loop: LoopThread, url: str, **options: Any) -> Iterator[AsyncEngine]:
     engine = create_async_engine(asyncio_url(make_url(url)), **options)
     yield engine
-    loop.run(engine.dispose())
+    loop.run(engine.dispose)
 
 
 @pytest.fixture(scope="session")
