@@ -38,6 +38,7 @@ from agno_orm.storage import (
     Storage,
     check_ids,
     check_limit,
+    check_owner,
     check_page_limit,
     check_session_id,
     decode_cursor,
@@ -335,6 +336,15 @@ class SqlStorage(Storage):
     def _write_over(self, orm: OrmSession, models: SessionModels, record: dict[str, Any]) -> dict[str, Any]:
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
+        # The row stays locked to this transaction from here (SQLite: the whole file already is).
+        owner = orm.execute(
+            select(table.c.session_id, table.c.user_id)
+            .where(table.c.session_id == record["session_id"])
+            .with_for_update()
+        ).one_or_none()
+        if owner is not None:
+            self._check_same_id(record["session_id"], owner.session_id)
+            check_owner(record["session_id"], owner.user_id, record["user_id"], self.spec.qualified_name)
         stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
         if self._hooks.upsert_returns_row:
             stored = dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
@@ -353,7 +363,7 @@ class SqlStorage(Storage):
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
         row = orm.execute(
-            select(table.c.session_id, table.c.version)
+            select(table.c.session_id, table.c.user_id, table.c.version)
             .where(table.c.session_id == session_id)
             .with_for_update()
         ).one_or_none()
@@ -361,6 +371,8 @@ class SqlStorage(Storage):
             self._check_same_id(session_id, row.session_id)
         found = None if row is None else row.version
         self._check_version(session_id, expected, ABSENT if found is None else found)
+        if row is not None:
+            check_owner(session_id, row.user_id, record["user_id"], self.spec.qualified_name)
         if found is None:
             try:
                 orm.execute(insert(table).values({**record, VERSION_KEY: 1}))

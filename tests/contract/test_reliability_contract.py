@@ -359,26 +359,37 @@ def test_delete_by_session_and_user_deletes_that_users_session_and_its_runs(stor
     assert read is not None and run_ids(read) == ["r2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (issue 7 item 4): an upsert by another user keeps the stored runs it does not carry "
-    "and hands the session to that user, so read(session_id, user_id=that user) returns the first "
-    "user's runs; agno_orm should refuse the write (or replace the session) instead",
-)
-def test_an_upsert_by_another_user_never_hands_them_the_first_users_runs(storage: Storage) -> None:
+@pytest.mark.parametrize("on_conflict", ["overwrite", "raise"])
+def test_an_upsert_by_another_user_is_refused_and_never_hands_them_the_first_users_runs(
+    make_storage: StorageFactory, on_conflict: str
+) -> None:
     """agno's turn for a user-chosen session id: read(id, user_id=mallory) finds nothing (the session
-    is alice's), so the agent upserts a fresh session of mallory's under the same id. Whatever the
-    storage does with that write, mallory must never read alice's runs back."""
+    is alice's), so the agent upserts a fresh session of mallory's under the same id. An upsert
+    keeps stored runs it does not carry, so that write would hand mallory alice's history: it is
+    refused, and alice's session stays as it was."""
+    storage = make_storage(on_conflict=on_conflict)
     secret = {"run_id": "alice-secret", "content": "alice's history"}
     storage.upsert(AgentSession(session_id="s1", user_id="alice", memory={"runs": [secret]}))
     assert storage.read("s1", user_id="mallory") is None
-    try:
+    # "raise" refuses it as a conflict first: the intruder's read found no session
+    refusal = InvalidSessionError if on_conflict == "overwrite" else SessionConflictError
+    for intruder in ("mallory", None):
+        with pytest.raises(refusal):
+            storage.upsert(with_runs("s1", "mallory-1", user_id=intruder))
+    assert storage.read("s1") is not None  # read without a user filter: the version is current
+    with pytest.raises(InvalidSessionError, match="another user"):
         storage.upsert(with_runs("s1", "mallory-1", user_id="mallory"))
-    except (SessionConflictError, InvalidSessionError):  # refused: alice's session stays hers
-        kept = storage.read("s1", user_id="alice")
-        assert kept is not None and run_ids(kept) == ["alice-secret"]
-    read = storage.read("s1", user_id="mallory")
-    assert read is None or "alice-secret" not in run_ids(read)
+    assert storage.read("s1", user_id="mallory") is None
+    kept = storage.read("s1", user_id="alice")
+    assert kept is not None and run_ids(kept) == ["alice-secret"]
+    assert storage.get_all_session_ids(user_id="alice") == ["s1"]
+
+
+def test_a_session_stored_without_a_user_may_be_claimed_by_one(storage: Storage) -> None:
+    storage.upsert(with_runs("s1", "r1"))
+    storage.upsert(with_runs("s1", "r2", user_id="u1"))
+    claimed = storage.read("s1", user_id="u1")
+    assert claimed is not None and run_ids(claimed) == ["r1", "r2"]
 
 
 def test_listing_by_user_never_lists_another_users_session(storage: Storage) -> None:

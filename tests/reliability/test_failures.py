@@ -129,11 +129,6 @@ def test_a_sqlite_file_that_cannot_be_opened_raises_storage_connection_error(tmp
         storage.read("s1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (issue 7 item 2): FileStorage._session_files passes over a session file it cannot "
-    "parse, so the listings answer without that session instead of raising",
-)
 @pytest.mark.parametrize(
     "storage_class",
     [pytest.param(JsonStorage, marks=pytest.mark.json), pytest.param(YamlStorage, marks=pytest.mark.yaml)],
