@@ -26,7 +26,7 @@ from agno_orm._versions import VERSION_KEY, stored_version
 from agno_orm.errors import InvalidSessionError, StorageError
 from agno_orm.runs import join_runs, merge_runs, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode
-from agno_orm.storage import Storage, check_owner
+from agno_orm.storage import Storage, session_owner
 
 __all__ = [
     "LEGACY_MODE_KEYS",
@@ -101,10 +101,12 @@ def next_document(
 ) -> Document:
     """The document an upsert of `record` stores over `existing` (None: there is none): `stamped`,
     keeping the stored runs the record does not carry (`runs.merge_runs`), at the next version.
-    Refuses (`check_owner`) a record of another user than the stored session's."""
-    if existing is not None:
-        check_owner(record["session_id"], existing.get("user_id"), record.get("user_id"), where)
+    The session keeps its user (`session_owner`: a record of another user is refused)."""
     document = stamped(record, existing, mode, now)
+    if existing is not None:
+        document["user_id"] = session_owner(
+            record["session_id"], existing.get("user_id"), record.get("user_id"), where
+        )
     stored_runs = split_runs(mode, dict(existing)) if existing is not None else None
     if stored_runs:
         carried = split_runs(mode, document)

@@ -38,11 +38,11 @@ from agno_orm.storage import (
     Storage,
     check_ids,
     check_limit,
-    check_owner,
     check_page_limit,
     check_session_id,
     decode_cursor,
     make_page,
+    session_owner,
 )
 
 __all__ = ["SqlStorage"]
@@ -344,7 +344,7 @@ class SqlStorage(Storage):
         ).one_or_none()
         if owner is not None:
             self._check_same_id(record["session_id"], owner.session_id)
-            check_owner(record["session_id"], owner.user_id, record["user_id"], self.spec.qualified_name)
+            record = {**record, "user_id": self._owner(record, owner.user_id)}
         stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
         if self._hooks.upsert_returns_row:
             stored = dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
@@ -372,7 +372,7 @@ class SqlStorage(Storage):
         found = None if row is None else row.version
         self._check_version(session_id, expected, ABSENT if found is None else found)
         if row is not None:
-            check_owner(session_id, row.user_id, record["user_id"], self.spec.qualified_name)
+            record = {**record, "user_id": self._owner(record, row.user_id)}
         if found is None:
             try:
                 orm.execute(insert(table).values({**record, VERSION_KEY: 1}))
@@ -389,6 +389,11 @@ class SqlStorage(Storage):
             if updated.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Raced
         return self._stored_row(orm, models, session_id)
+
+    def _owner(self, record: dict[str, Any], stored_user_id: str | None) -> str | None:
+        """The user the session has once `record` is written over one stored for `stored_user_id`."""
+        where = self.spec.qualified_name
+        return session_owner(record["session_id"], stored_user_id, record["user_id"], where)
 
     def _check_same_id(self, session_id: str, stored_id: str) -> None:
         """Refuse to write a session over one whose id only the table's collation finds equal

@@ -372,16 +372,24 @@ def test_an_upsert_by_another_user_is_refused_and_never_hands_them_the_first_use
     storage.upsert(AgentSession(session_id="s1", user_id="alice", memory={"runs": [secret]}))
     assert storage.read("s1", user_id="mallory") is None
     # "raise" refuses it as a conflict first: the intruder's read found no session
-    refusal = InvalidSessionError if on_conflict == "overwrite" else SessionConflictError
-    for intruder in ("mallory", None):
-        with pytest.raises(refusal):
-            storage.upsert(with_runs("s1", "mallory-1", user_id=intruder))
+    with pytest.raises(InvalidSessionError if on_conflict == "overwrite" else SessionConflictError):
+        storage.upsert(with_runs("s1", "mallory-1", user_id="mallory"))
     assert storage.read("s1") is not None  # read without a user filter: the version is current
     with pytest.raises(InvalidSessionError, match="another user"):
         storage.upsert(with_runs("s1", "mallory-1", user_id="mallory"))
     assert storage.read("s1", user_id="mallory") is None
     kept = storage.read("s1", user_id="alice")
     assert kept is not None and run_ids(kept) == ["alice-secret"]
+    assert storage.get_all_session_ids(user_id="alice") == ["s1"]
+    assert storage.get_all_session_ids(user_id="mallory") == []
+
+
+def test_a_write_naming_no_user_leaves_the_sessions_user_as_it_is(storage: Storage) -> None:
+    storage.upsert(with_runs("s1", "r1", user_id="alice"))
+    written = storage.upsert({"session_id": "s1", "memory": {"runs": [{"run_id": "r2"}]}})
+    assert written.user_id == "alice"
+    stored = storage.read("s1", user_id="alice")
+    assert stored is not None and run_ids(stored) == ["r1", "r2"]
     assert storage.get_all_session_ids(user_id="alice") == ["s1"]
 
 

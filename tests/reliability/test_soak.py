@@ -52,9 +52,8 @@ class Soak:
         runs.append(
             {"run_id": run_id, "messages": [{"role": "user", "content": "x" * rng.randint(10, 2000)}]}
         )
-        self.storage.upsert(
-            AgentSession(session_id=session_id, user_id=f"u{worker % 3}", memory={"runs": runs})
-        )
+        owner = f"u{int(session_id.rsplit('-', 1)[1]) % 3}"  # a session has one user, whoever writes it
+        self.storage.upsert(AgentSession(session_id=session_id, user_id=owner, memory={"runs": runs}))
         with self.lock:
             self.written[session_id].add(run_id)
 
