@@ -26,7 +26,17 @@ from agno_orm.sessions import (
     WorkflowSession,
     WorkflowSessionV2,
 )
-from agno_orm.sql import MySQLStorage, PostgresStorage, SingleStoreStorage, SqliteStorage, SqlStorage
+from agno_orm.sql import (
+    AsyncMySQLStorage,
+    AsyncPostgresStorage,
+    AsyncSqliteStorage,
+    AsyncSqlStorage,
+    MySQLStorage,
+    PostgresStorage,
+    SingleStoreStorage,
+    SqliteStorage,
+    SqlStorage,
+)
 from agno_orm.storage import Storage
 
 __version__ = "0.1.0"
@@ -34,6 +44,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentSession",
     "AnySession",
+    "AsyncMySQLStorage",
+    "AsyncPostgresStorage",
+    "AsyncSqlStorage",
+    "AsyncSqliteStorage",
     "InvalidInputError",
     "InvalidSessionError",
     "MissingDependencyError",

@@ -11,7 +11,9 @@ or dicts are matched to what was read.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
@@ -83,10 +85,25 @@ class SeenVersions:
             return self._versions.get(_reader(session_id))
 
 
+_TASK_NUMBERS: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = weakref.WeakKeyDictionary()
+_NEXT_TASK_NUMBER = itertools.count(1)
+_TASK_NUMBERS_LOCK = threading.Lock()
+
+
 def _reader(session_id: str) -> tuple[int, int, str]:
-    """The key of what the current thread and task saw of `session_id`."""
+    """The key of what the current thread and task saw of `session_id`.
+
+    A task is told apart by a number of its own, never reused: `id()` of a finished task is
+    soon another task's, which would hand the new task the versions the old one read.
+    """
     try:
         task = asyncio.current_task()
     except RuntimeError:  # no event loop runs in this thread
         task = None
-    return threading.get_ident(), id(task) if task is not None else 0, session_id
+    if task is None:
+        return threading.get_ident(), 0, session_id
+    with _TASK_NUMBERS_LOCK:
+        number = _TASK_NUMBERS.get(task)
+        if number is None:
+            number = _TASK_NUMBERS[task] = next(_NEXT_TASK_NUMBER)
+    return threading.get_ident(), number, session_id

@@ -443,6 +443,25 @@ def check_session_id(session_id: Any) -> None:
     codec.check_text(session_id, "session_id")
 
 
+def session_owner(session_id: str, stored_user_id: str | None, user_id: str | None, where: str) -> str | None:
+    """The user a session stored for `stored_user_id` has after a write naming `user_id`.
+
+    A session never changes hands: an upsert keeps the stored runs it does not carry, so a
+    session given to another user would take its history along (the agent of a user whose
+    `read(id, user_id=...)` found nothing must not make another user's session its own). A write
+    naming another user is refused; one naming no user leaves the owner as is; a session stored
+    without a user may be claimed.
+    """
+    if stored_user_id is None or user_id == stored_user_id:
+        return user_id
+    if user_id is None:
+        return stored_user_id
+    raise InvalidSessionError(
+        f"{where}: session {session_id!r} is stored for another user, and a session never "
+        "changes hands (its history would go with it); nothing was written"
+    )
+
+
 def check_ids(**ids: Any) -> None:
     """Refuse a user or entity id filter that is neither None nor text (InvalidInputError)."""
     for name, value in ids.items():

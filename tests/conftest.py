@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agno_orm import Storage
+from agno_orm.sql.engines import asyncio_url
 from tests import backends, servers
+from tests.async_facade import LoopThread
 from tests.atomic_mongomock import serialized
 
 StorageFactory = Callable[..., Storage]
@@ -31,7 +34,19 @@ BACKEND_MODULES = {
         for info in pkgutil.iter_modules(backends.__path__)
     )
 }
-BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in sorted(BACKEND_MODULES)]
+
+
+def backend_params(*, with_async: bool) -> list[Any]:
+    """The backends as pytest parameters, each marked with its name; the async storages' (modules
+    with ASYNC = True) only `with_async`: they run the contract suite (tests/contract/conftest.py)."""
+    return [
+        pytest.param(name, marks=getattr(pytest.mark, name))
+        for name, module in sorted(BACKEND_MODULES.items())
+        if with_async or not getattr(module, "ASYNC", False)
+    ]
+
+
+BACKENDS = backend_params(with_async=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,6 +158,35 @@ def singlestore_engine(singlestore_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def event_loop_thread() -> Iterator[LoopThread]:
+    """The event loop the async storages of the tests run on (see tests/async_facade.py)."""
+    loop = LoopThread()
+    yield loop
+    loop.close()
+
+
+def async_engine(loop: LoopThread, url: str, **options: Any) -> Iterator[AsyncEngine]:
+    engine = create_async_engine(asyncio_url(make_url(url)), **options)
+    yield engine
+    loop.run(engine.dispose)
+
+
+@pytest.fixture(scope="session")
+def async_postgres_engine(event_loop_thread: LoopThread, postgres_url: str) -> Iterator[AsyncEngine]:
+    yield from async_engine(event_loop_thread, postgres_url)
+
+
+@pytest.fixture(scope="session")
+def async_mysql_engine(event_loop_thread: LoopThread, mysql_url: str) -> Iterator[AsyncEngine]:
+    yield from async_engine(event_loop_thread, mysql_url)
+
+
+@pytest.fixture
+def async_sqlite_engine(event_loop_thread: LoopThread, sqlite_url: str) -> Iterator[AsyncEngine]:
+    yield from async_engine(event_loop_thread, sqlite_url)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sessions.db'}"
@@ -169,6 +213,9 @@ def make_storage(request: pytest.FixtureRequest, backend: str) -> Iterator[Stora
     """
     created: list[Storage] = []
     default_table = unique_table_name()
+    # Fixtures a backend names are set up now, so they are torn down after the storages are dropped.
+    for name in getattr(BACKEND_MODULES[backend], "FIXTURES", ()):
+        request.getfixturevalue(name)
 
     def make(*, mode: str = "agent", table_name: str | None = None, **options: Any) -> Storage:
         options.setdefault("session_types", "pydantic")

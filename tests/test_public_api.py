@@ -8,6 +8,10 @@ import agno_orm.sql
 DOCUMENTED = {
     "AgentSession",
     "AnySession",
+    "AsyncMySQLStorage",
+    "AsyncPostgresStorage",
+    "AsyncSqlStorage",
+    "AsyncSqliteStorage",
     "InvalidInputError",
     "InvalidSessionError",
     "MissingDependencyError",

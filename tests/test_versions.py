@@ -84,3 +84,19 @@ def test_remembered_versions_are_bounded() -> None:
         seen.saw(f"s{i}", 1)
     assert seen.last_seen("s0") is None
     assert seen.last_seen(f"s{MAX_REMEMBERED}") == 1
+
+
+def test_a_task_never_inherits_the_versions_a_finished_task_read() -> None:
+    """`id()` of a finished task is soon another's: keyed by it, a task that read nothing would
+    be handed the version an earlier task read, and raise mode would accept its stale write."""
+    seen = SeenVersions()
+
+    async def one_request(version: int) -> int | None:
+        before = seen.last_seen("s1")
+        seen.saw("s1", version)
+        return before
+
+    async def requests() -> list[int | None]:
+        return [await asyncio.create_task(one_request(version)) for version in range(1, 51)]
+
+    assert asyncio.run(requests()) == [None] * 50

@@ -26,7 +26,7 @@ from agno_orm._versions import VERSION_KEY, stored_version
 from agno_orm.errors import InvalidSessionError, StorageError
 from agno_orm.runs import join_runs, merge_runs, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode
-from agno_orm.storage import Storage
+from agno_orm.storage import Storage, session_owner
 
 __all__ = [
     "LEGACY_MODE_KEYS",
@@ -97,11 +97,16 @@ def stamped(record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode:
 
 
 def next_document(
-    record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode: Mode, now: int
+    record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode: Mode, now: int, *, where: str
 ) -> Document:
     """The document an upsert of `record` stores over `existing` (None: there is none): `stamped`,
-    keeping the stored runs the record does not carry (`runs.merge_runs`), at the next version."""
+    keeping the stored runs the record does not carry (`runs.merge_runs`), at the next version.
+    The session keeps its user (`session_owner`: a record of another user is refused)."""
     document = stamped(record, existing, mode, now)
+    if existing is not None:
+        document["user_id"] = session_owner(
+            record["session_id"], existing.get("user_id"), record.get("user_id"), where
+        )
     stored_runs = split_runs(mode, dict(existing)) if existing is not None else None
     if stored_runs:
         carried = split_runs(mode, document)
@@ -110,10 +115,13 @@ def next_document(
     return document
 
 
-def check_replaceable(existing: Mapping[str, Any] | None, session_id: str, mode: Mode, where: str) -> None:
-    """Refuse to write `session_id` over a stored session of another mode (or another id)."""
+def check_replaceable(
+    existing: Mapping[str, Any] | None, record: Mapping[str, Any], mode: Mode, where: str
+) -> None:
+    """Refuse to write `record` over a stored session of another mode (or another id)."""
     if existing is None:
         return
+    session_id = record["session_id"]
     if existing.get("session_id") != session_id:
         raise InvalidSessionError(
             f"{where}: session_id {session_id!r} maps to the place of session "

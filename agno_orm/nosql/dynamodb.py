@@ -191,9 +191,11 @@ class DynamoDbStorage(Storage):
                     TableName=self.table_name, Key=key, ConsistentRead=True
                 ).get("Item")
                 existing = None if found is None else _document(found)
-                documents.check_replaceable(existing, session_id, self.mode, self._where)
+                documents.check_replaceable(existing, record, self.mode, self._where)
                 self._check_version(session_id, expected, stored_version(existing))
-                document = documents.next_document(record, existing, self.mode, int(time.time()))
+                document = documents.next_document(
+                    record, existing, self.mode, int(time.time()), where=self._where
+                )
                 item = _item(document)
                 size = _item_size(item)
                 if size > MAX_ITEM_BYTES:

@@ -123,9 +123,11 @@ class FileStorage(Storage):
         path = self._path(session_id)
         with self._translated("upserting a session"), self._locked() as dir_fd:
             existing = self._load(path)
-            documents.check_replaceable(existing, session_id, self.mode, self._where)
+            documents.check_replaceable(existing, record, self.mode, self._where)
             self._check_version(session_id, expected, stored_version(existing))
-            document = documents.next_document(record, existing, self.mode, int(time.time()))
+            document = documents.next_document(
+                record, existing, self.mode, int(time.time()), where=self._where
+            )
             self._write_atomically(path, self.serialize(document), dir_fd)
         return self._upserted(session, document)
 
@@ -175,7 +177,7 @@ class FileStorage(Storage):
         except ValueError as exc:
             raise StorageError(f"{self._where}: {path.name} is not valid {self.suffix[1:]}: {exc}") from exc
         if not isinstance(value, dict) or not isinstance(value.get("session_id"), str):
-            raise StorageError(f"{self._where}: {path.name} does not hold a session")
+            raise _NotASession(f"{self._where}: {path.name} does not hold a session")
         return value
 
     def _session_files(self) -> Iterator[tuple[Path, Document]]:
@@ -190,8 +192,10 @@ class FileStorage(Storage):
                 continue
             try:
                 document = self._load(path)
-            except StorageError:
-                continue  # a file of the same suffix that is not a session (a config file, say)
+            except _NotASession:
+                continue  # a document of the same suffix that is not a session (a config file, say)
+            # A file that does not parse raises: it may be a session cut short (agno writes in
+            # place), which a listing must not silently leave out.
             if document is not None:  # None: deleted since the directory was listed
                 yield path, document
 
@@ -244,6 +248,10 @@ class FileStorage(Storage):
             raise
         except OSError as exc:
             raise StorageError(f"{action} in {self._where}: {exc}") from exc
+
+
+class _NotASession(StorageError):
+    """A file holding a well-formed document that is no session (no session_id)."""
 
 
 class JsonStorage(FileStorage):

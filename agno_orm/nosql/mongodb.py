@@ -135,9 +135,11 @@ class MongoDbStorage(Storage):
             self._ensure_indexes()
             for attempt in range(1, _MAX_ATTEMPTS + 1):
                 existing = self.collection.find_one({"session_id": session_id}, {"_id": 0})
-                documents.check_replaceable(existing, session_id, self.mode, self._where)
+                documents.check_replaceable(existing, record, self.mode, self._where)
                 self._check_version(session_id, expected, stored_version(existing))
-                document = documents.next_document(record, existing, self.mode, int(time.time()))
+                document = documents.next_document(
+                    record, existing, self.mode, int(time.time()), where=self._where
+                )
                 try:
                     if self._write_if_unchanged(existing, document):
                         return self._upserted(session, document)

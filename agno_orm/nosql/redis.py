@@ -193,9 +193,11 @@ class RedisStorage(Storage):
                         pipe.watch(key)
                         raw = pipe.get(key)
                         existing = None if raw is None else self._decode(raw)
-                        documents.check_replaceable(existing, session_id, self.mode, self._where)
+                        documents.check_replaceable(existing, record, self.mode, self._where)
                         self._check_version(session_id, expected, stored_version(existing))
-                        document = documents.next_document(record, existing, self.mode, int(time.time()))
+                        document = documents.next_document(
+                            record, existing, self.mode, int(time.time()), where=self._where
+                        )
                         old_indexes = self._memberships(pipe, session_id)
                         pipe.multi()
                         pipe.set(key, json.dumps(document, ensure_ascii=False), ex=self.expire)

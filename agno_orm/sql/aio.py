@@ -18,10 +18,9 @@ import copy
 import functools
 import weakref
 from collections.abc import Callable
-from typing import Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import greenlet_spawn
 from typing_extensions import ParamSpec, Unpack
@@ -36,6 +35,9 @@ from agno_orm.sql.mysql import MySQLStorage, with_utf8mb4
 from agno_orm.sql.postgres import PostgresStorage
 from agno_orm.sql.sqlite import SqliteStorage
 from agno_orm.sql.storage import SqlStorage
+
+if TYPE_CHECKING:  # SQLAlchemy's asyncio extension cannot be imported without greenlet (see _sync_engine)
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["AsyncMySQLStorage", "AsyncPostgresStorage", "AsyncSqlStorage", "AsyncSqliteStorage"]
 
@@ -74,8 +76,6 @@ class AsyncSqlStorage:
         self._wrap(SqlStorage(table_name, _sync_engine(db_engine), schema=schema, **options), db_engine)
 
     def _wrap(self, storage: SqlStorage, db_engine: AsyncEngine) -> None:
-        if not HAVE_GREENLET:
-            raise MissingDependencyError("greenlet", "asyncio")
         self._storage = storage
         self.db_engine = db_engine
         self._ready_lock = asyncio.Lock()
@@ -298,6 +298,10 @@ def _one_connection(db_engine: AsyncEngine) -> asyncio.Lock | None:
 
 def _sync_engine(db_engine: Any) -> Engine:
     """The sync face of an AsyncEngine, which the sync storage drives inside the greenlet."""
+    if not HAVE_GREENLET:
+        raise MissingDependencyError("greenlet", "asyncio")
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     if not isinstance(db_engine, AsyncEngine):
         raise InvalidInputError(
             f"an async storage needs an AsyncEngine (sqlalchemy.ext.asyncio.create_async_engine); "

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from agno_orm._greenlets import HAVE_GREENLET
 from agno_orm.errors import InvalidInputError, MissingDependencyError
+
+if TYPE_CHECKING:  # SQLAlchemy's asyncio extension needs greenlet, which only the `asyncio` extra installs
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["ASYNC_DRIVERS", "async_engine_from_url", "asyncio_url", "engine_from_url", "parse_url"]
 
@@ -55,6 +58,10 @@ def asyncio_url(url: URL) -> URL:
 
 def async_engine_from_url(db_url: str | URL, *, extra: str, **options: Any) -> AsyncEngine:
     """An AsyncEngine for `db_url` (its async driver, see `asyncio_url`), set up as `engine_from_url`'s."""
+    if not HAVE_GREENLET:  # SQLAlchemy's asyncio extension cannot be imported without it
+        raise MissingDependencyError("greenlet", "asyncio")
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     url = asyncio_url(parse_url(db_url) if isinstance(db_url, str) else db_url)
     options.setdefault("pool_pre_ping", True)
     with _opening(url, extra):

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, Select, and_, delete, func, insert, inspect, or_,
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from agno_orm import codec
 from agno_orm._greenlets import in_async_operation
@@ -59,6 +61,7 @@ from agno_orm.storage import (
     check_session_id,
     decode_cursor,
     make_page,
+    session_owner,
 )
 
 __all__ = ["SqlStorage"]
@@ -119,6 +122,21 @@ class _Runs:
             sizes=self.sizes,
             stored_count=stored_count,
         )
+
+
+_CONNECTION_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_CONNECTION_LOCKS_LOCK = threading.Lock()
+
+
+def _one_connection(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """A lock for the threads using `engine` where its pool is one shared connection (an in-memory
+    SQLite database): their transactions would interleave on it, one committing another's
+    half-done writes. Reentrant, since one operation nests (a read checks the schema first).
+    An async storage's tasks take turns before they get here (`aio.AsyncSqlStorage._spawn`)."""
+    if not isinstance(engine.pool, StaticPool) or in_async_operation():
+        return contextlib.nullcontext()
+    with _CONNECTION_LOCKS_LOCK:
+        return _CONNECTION_LOCKS.setdefault(engine, threading.RLock())
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -411,6 +429,15 @@ class SqlStorage(Storage):
     def _write_over(self, orm: OrmSession, models: SessionModels, record: dict[str, Any]) -> dict[str, Any]:
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
+        # The row stays locked to this transaction from here (SQLite: the whole file already is).
+        owner = orm.execute(
+            select(table.c.session_id, table.c.user_id)
+            .where(table.c.session_id == record["session_id"])
+            .with_for_update()
+        ).one_or_none()
+        if owner is not None:
+            self._check_same_id(record["session_id"], owner.session_id)
+            record = {**record, "user_id": self._owner(record, owner.user_id)}
         stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
         if self._hooks.upsert_returns_row:
             stored = dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
@@ -429,7 +456,7 @@ class SqlStorage(Storage):
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
         row = orm.execute(
-            select(table.c.session_id, table.c.version)
+            select(table.c.session_id, table.c.user_id, table.c.version)
             .where(table.c.session_id == session_id)
             .with_for_update()
         ).one_or_none()
@@ -437,6 +464,8 @@ class SqlStorage(Storage):
             self._check_same_id(session_id, row.session_id)
         found = None if row is None else row.version
         self._check_version(session_id, expected, ABSENT if found is None else found)
+        if row is not None:
+            record = {**record, "user_id": self._owner(record, row.user_id)}
         if found is None:
             try:
                 orm.execute(insert(table).values({**record, VERSION_KEY: 1}))
@@ -453,6 +482,11 @@ class SqlStorage(Storage):
             if updated.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Raced
         return self._stored_row(orm, models, session_id)
+
+    def _owner(self, record: dict[str, Any], stored_user_id: str | None) -> str | None:
+        """The user the session has once `record` is written over one stored for `stored_user_id`."""
+        where = self.spec.qualified_name
+        return session_owner(record["session_id"], stored_user_id, record["user_id"], where)
 
     def _check_same_id(self, session_id: str, stored_id: str) -> None:
         """Refuse to write a session over one whose id only the table's collation finds equal
@@ -654,10 +688,12 @@ class SqlStorage(Storage):
 
     @contextmanager
     def _translated(self, action: str) -> Iterator[None]:
-        """The one boundary where driver errors become ours, with the cause chained."""
+        """The one boundary where driver errors become ours, with the cause chained; on an engine of
+        one shared connection, also where threads take turns (`_one_connection`)."""
         where = f"{action} in {self.spec.qualified_name}"
         try:
-            yield
+            with _one_connection(self.db_engine):
+                yield
         except StorageError:
             raise
         except DBAPIError as exc:

@@ -44,11 +44,19 @@ _BATCH = 500
 
 def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     entity = ENTITY_FIELD[mode]  # type: ignore[index]
+    # Only the indexes the table has: agno's own create() carries on when an index fails, and its
+    # SingleStore makes none. Looked up, not DROP INDEX IF EXISTS, which MySQL 8 lacks; a script
+    # written offline (alembic upgrade --sql) cannot look, and says IF EXISTS.
+    offline = op.get_context().as_sql
+    existing = (
+        set()
+        if offline
+        else {index["name"] for index in sa.inspect(op.get_bind()).get_indexes(table_name, schema=schema)}
+    )
     for column in ("user_id", entity):
-        # if_exists: agno's own create() carries on when an index fails, and its SingleStore has none
-        op.drop_index(
-            index_name(table_name, schema, column), table_name=table_name, schema=schema, if_exists=True
-        )
+        name = index_name(table_name, schema, column)
+        if offline or name in existing:
+            op.drop_index(name, table_name=table_name, schema=schema, if_exists=offline or None)
     for name, columns in listing_indexes(table_name, entity).items():
         op.create_index(name, table_name, columns, schema=schema, **_singlestore_ddl.index_options())
     parent = f"{schema}.{table_name}" if schema else table_name

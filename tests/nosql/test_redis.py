@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agno_orm import AgentSession, StorageConnectionError
+from agno_orm import AgentSession, InvalidSessionError, StorageConnectionError
 from agno_orm.nosql import RedisStorage
 
 pytestmark = pytest.mark.redis
@@ -69,10 +69,14 @@ def test_listing_sends_one_script_call_and_no_scan(client: Any, prefix: str) -> 
     assert log.names == ["EVALSHA"] * 3  # no SCAN, no KEYS, no GET per session
 
 
-def test_a_sessions_index_entries_follow_its_user(client: Any, prefix: str) -> None:
+def test_a_session_claimed_by_a_user_enters_that_users_index(client: Any, prefix: str) -> None:
     storage = RedisStorage(prefix, client=client)
-    storage.upsert(AgentSession(session_id="s1", user_id="alice"))
+    storage.upsert(AgentSession(session_id="s1"))
+    assert storage.get_all_session_ids(user_id="bob") == []
     storage.upsert(AgentSession(session_id="s1", user_id="bob"))
+    assert storage.get_all_session_ids(user_id="bob") == ["s1"]
+    with pytest.raises(InvalidSessionError):  # never handed on to another user
+        storage.upsert(AgentSession(session_id="s1", user_id="alice"))
     assert storage.get_all_session_ids(user_id="alice") == []
     assert storage.get_all_session_ids(user_id="bob") == ["s1"]
 
@@ -81,9 +85,14 @@ def test_concurrent_upserts_leave_the_session_in_its_users_index_only(client: An
     storage = RedisStorage(prefix, client=client)
     users = [f"u{i}" for i in range(8)]
 
+    refused: list[str] = []
+
     def write(user: str) -> None:
         for _ in range(10):
-            storage.upsert(AgentSession(session_id="s1", user_id=user))
+            try:
+                storage.upsert(AgentSession(session_id="s1", user_id=user))
+            except InvalidSessionError:  # another user created it first
+                refused.append(user)
 
     threads = [threading.Thread(target=write, args=(user,)) for user in users]
     for thread in threads:
@@ -92,6 +101,7 @@ def test_concurrent_upserts_leave_the_session_in_its_users_index_only(client: An
         thread.join()
     stored = storage.read("s1")
     assert stored is not None
+    assert sorted(refused) == sorted(u for u in users if u != stored.user_id for _ in range(10))
     assert {u: storage.get_all_session_ids(user_id=u) for u in users} == {
         u: ["s1"] if u == stored.user_id else [] for u in users
     }

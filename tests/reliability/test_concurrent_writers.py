@@ -41,17 +41,23 @@ def shared_storage(recipe: Recipe | None, make_storage: StorageFactory) -> Itera
         storage.db_engine.dispose()
 
 
-def start_writers(recipe: Recipe) -> list[subprocess.Popen[str]]:
-    shape = [str(THREADS_PER_PROCESS), str(RUNS_PER_THREAD)]
+def start_writers(
+    recipe: Recipe,
+    processes: int = PROCESSES,
+    threads: int = THREADS_PER_PROCESS,
+    runs: int = RUNS_PER_THREAD,
+) -> list[subprocess.Popen[str]]:
+    shape = [str(threads), str(runs)]
     writers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.writer", json.dumps(recipe), f"p{i}", *shape],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(PROCESSES)
+        for i in range(processes)
     ]
     for writer in writers:  # every writer has built its storage before any of them writes
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
@@ -68,8 +74,8 @@ def test_threads_and_processes_adding_runs_to_one_session_lose_none(
         writer.stdin.flush()
     written = run_threads(shared_storage, "here", THREADS_HERE, RUNS_PER_THREAD)
     for writer in writers:
-        output, _ = writer.communicate(timeout=300)
-        assert writer.returncode == 0
+        output, errors = writer.communicate(timeout=300)
+        assert writer.returncode == 0, errors
         written += json.loads(output)
     stored = shared_storage.read(SESSION_ID)
     assert stored is not None
@@ -77,3 +83,34 @@ def test_threads_and_processes_adding_runs_to_one_session_lose_none(
     assert len(written) == (THREADS_HERE + len(writers) * THREADS_PER_PROCESS) * RUNS_PER_THREAD
     assert len(stored_ids) == len(written)
     assert set(stored_ids) == set(written)
+
+
+@pytest.mark.sqlite
+def test_sqlite_writer_processes_under_load_never_surface_database_is_locked(tmp_path: Path) -> None:
+    """Issue 7 item 3: four processes of four threads each, every thread reading and upserting one
+    SQLite file's shared session as fast as it can: no "database is locked" reaches a writer (a
+    writer that raises exits non-zero with the error on stderr) and no run is lost."""
+    processes, threads, runs = 4, 4, 12
+    recipe: Recipe = {
+        "class": "SqliteStorage",
+        "kwargs": {"table_name": unique_table_name(), "db_file": str(tmp_path / "sessions.db")},
+    }
+    storage = build(recipe)
+    storage.create()
+    writers = start_writers(recipe, processes, threads, runs)
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    written: list[str] = []
+    for writer in writers:
+        output, errors = writer.communicate(timeout=300)
+        assert "locked" not in errors and writer.returncode == 0, errors
+        written += json.loads(output)
+    stored = storage.read(SESSION_ID)
+    assert stored is not None
+    stored_ids = [run["run_id"] for run in stored.memory["runs"]]  # type: ignore[attr-defined]
+    assert len(written) == processes * threads * runs
+    assert sorted(stored_ids) == sorted(written)
+    assert isinstance(storage, SqlStorage)
+    storage.db_engine.dispose()

@@ -11,7 +11,14 @@ import pytest
 from sqlalchemy import text
 
 from agno_orm import AgentSession, SqliteStorage, Storage, StorageConnectionError, StorageError
-from agno_orm.nosql import DynamoDbStorage, FileStorage, MongoDbStorage, RedisStorage
+from agno_orm.nosql import (
+    DynamoDbStorage,
+    FileStorage,
+    JsonStorage,
+    MongoDbStorage,
+    RedisStorage,
+    YamlStorage,
+)
 from agno_orm.nosql.files import file_name
 from agno_orm.sql import SqlStorage
 
@@ -77,8 +84,9 @@ def stored_now(storage: Storage, session_id: str) -> Any:
 def test_reading_a_session_stored_corrupt_raises_instead_of_answering_none(storage: Storage) -> None:
     storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r1"}]}))
     corrupt_memory(storage, "s1")
-    with pytest.raises(StorageError, match="not a valid"):
+    with pytest.raises(StorageError, match="not a valid") as raised:
         storage.read("s1")
+    assert raised.value.__cause__ is not None  # the validation error, chained
 
 
 def test_listing_sessions_with_one_stored_corrupt_raises_instead_of_skipping_it(storage: Storage) -> None:
@@ -119,3 +127,49 @@ def test_a_sqlite_file_that_cannot_be_opened_raises_storage_connection_error(tmp
     storage = SqliteStorage("sessions", db_url=f"sqlite:///{tmp_path / 'not-a-dir' / 's.db'}")
     with pytest.raises(StorageConnectionError):
         storage.read("s1")
+
+
+@pytest.mark.parametrize(
+    "storage_class",
+    [pytest.param(JsonStorage, marks=pytest.mark.json), pytest.param(YamlStorage, marks=pytest.mark.yaml)],
+)
+def test_listing_a_directory_holding_a_torn_session_file_raises(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    """A session file cut short (agno's own storage writes in place, so a writer it lost leaves one)
+    is an error in listings as it is in read, never a session silently left out."""
+    storage = storage_class(tmp_path)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r1"}]}))
+    storage.upsert(AgentSession(session_id="s2"))
+    (tmp_path / file_name("s1", storage.suffix)).write_text('{"session_id": "s1", "memo')
+    with pytest.raises(StorageError):
+        storage.read("s1")
+    with pytest.raises(StorageError):
+        storage.get_all_session_ids()
+
+
+@pytest.mark.parametrize(
+    "storage_class",
+    [pytest.param(JsonStorage, marks=pytest.mark.json), pytest.param(YamlStorage, marks=pytest.mark.yaml)],
+)
+def test_a_session_directory_that_cannot_be_read_raises_from_every_method(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    """The file backends' "connection": a dir_path that is a file. Every call raises StorageError
+    with the OSError chained; none answers None or [] as if there were no session."""
+    (tmp_path / "sessions").write_text("not a directory")
+    storage = storage_class(tmp_path / "sessions")
+    calls = {
+        "read": lambda: storage.read("s1"),
+        "get_all_session_ids": storage.get_all_session_ids,
+        "get_all_sessions": storage.get_all_sessions,
+        "get_recent_sessions": storage.get_recent_sessions,
+        "list_sessions": storage.list_sessions,
+        "upsert": lambda: storage.upsert(AgentSession(session_id="s1")),
+        "delete_session": lambda: storage.delete_session("s1"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(StorageError) as raised:
+            call()
+        assert isinstance(raised.value.__cause__, OSError), name
+    assert (tmp_path / "sessions").read_text() == "not a directory"

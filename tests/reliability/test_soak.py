@@ -1,6 +1,7 @@
 """Soak: many threads mixing reads, upserts, listings and deletes on one PostgreSQL database through
 one storage, as a busy application does. Short in the test run; AGNO_ORM_SOAK_OPS=N runs N
-operations per thread instead (e.g. 2000 for a long soak). Prints its figures."""
+operations per thread instead (e.g. 2000 for a long soak), AGNO_ORM_SOAK_THREADS=N that many threads.
+Prints its figures (operations, errors, runs written and lost, time, the pool at the end)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import collections
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from agno_orm import AgentSession, PostgresStorage
 
 pytestmark = pytest.mark.postgres
 
-THREADS = 12  # more than the engine's pool of 5 (+10 overflow): threads wait their turn, none fails
+# More than the engine's pool holds (5, and 10 more in overflow): some threads wait for a connection
+# another returns, and none fails for want of one.
+THREADS = int(os.environ.get("AGNO_ORM_SOAK_THREADS", "20"))
 OPERATIONS_PER_THREAD = int(os.environ.get("AGNO_ORM_SOAK_OPS", "30"))
 SHARED_SESSIONS = 3
 
@@ -47,9 +52,8 @@ class Soak:
         runs.append(
             {"run_id": run_id, "messages": [{"role": "user", "content": "x" * rng.randint(10, 2000)}]}
         )
-        self.storage.upsert(
-            AgentSession(session_id=session_id, user_id=f"u{worker % 3}", memory={"runs": runs})
-        )
+        owner = f"u{int(session_id.rsplit('-', 1)[1]) % 3}"  # a session has one user, whoever writes it
+        self.storage.upsert(AgentSession(session_id=session_id, user_id=owner, memory={"runs": runs}))
         with self.lock:
             self.written[session_id].add(run_id)
 
@@ -84,11 +88,20 @@ def test_threads_mixing_every_operation_see_no_error_and_lose_no_run(
     storage: PostgresStorage, capsys: pytest.CaptureFixture[str]
 ) -> None:
     soak = Soak(storage)
+    busiest = [0]  # the most connections checked out at once
+
+    def checked_out(*_: Any) -> None:
+        busiest[0] = max(busiest[0], storage.db_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    event.listen(storage.db_engine, "checkout", checked_out)
     workers = [threading.Thread(target=soak.worker, args=(i,)) for i in range(THREADS)]
+    started = time.monotonic()
     for thread in workers:
         thread.start()
     for thread in workers:
         thread.join()
+    elapsed = time.monotonic() - started
+    pool = storage.db_engine.pool
     lost = 0
     for session_id, written in soak.written.items():
         session = storage.read(session_id)
@@ -98,7 +111,11 @@ def test_threads_mixing_every_operation_see_no_error_and_lose_no_run(
     with capsys.disabled():
         print(
             f"\nsoak: {THREADS} threads, {sum(soak.counts.values())} operations ({dict(soak.counts)}), "
-            f"errors {len(soak.errors)}, runs written {runs_written}, runs lost {lost}"
+            f"errors {len(soak.errors)}, runs written {runs_written}, runs lost {lost}, "
+            f"{elapsed:.1f} s, at most {busiest[0]} connections at once, "
+            f"pool at the end: {pool.status()}"  # type: ignore[attr-defined]
         )
     assert soak.errors == []
     assert lost == 0
+    assert sum(soak.counts.values()) == THREADS * OPERATIONS_PER_THREAD
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]  # every connection went back
