@@ -48,6 +48,7 @@ from agno_orm.transfer import (
     SessionSource,
     Verification,
     copy_sessions,
+    defer_signal,
     export_sessions,
     open_source,
     plan,
@@ -687,7 +688,12 @@ class _Stopped(BaseException):
         self.signum = signum
 
 
-def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGINT: stop, once the session being copied is copied and counted."""
+    if defer_signal(signum):
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise _Stopped(signum)
 
 
@@ -702,7 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace, IO[str], Bars], int] = args.handler
     bars = Bars(enabled=not getattr(args, "no_progress", False))
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         return handler(args, sys.stdout, bars)
     except Failure as exc:
@@ -724,7 +730,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agno-orm: stopped by {signal.Signals(signum).name}{done}{resume}", file=sys.stderr)
         return 128 + signum
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
 
 
 def _main() -> NoReturn:

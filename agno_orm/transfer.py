@@ -24,7 +24,9 @@ import functools
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ __all__ = [
     "StorageSource",
     "Verification",
     "copy_sessions",
+    "defer_signal",
     "export_sessions",
     "open_source",
     "session_digest",
@@ -456,45 +459,81 @@ def copy_sessions(
 T = TypeVar("T")
 
 
+class _Deferral(threading.local):
+    depth = 0
+    signum: int | None = None
+
+
+_DEFERRAL = _Deferral()
+
+
+def defer_signal(signum: int) -> bool:
+    """For a signal handler: whether signal `signum` must wait, because the main thread is in a
+    step that must not be cut short (`_uninterrupted`); it is raised again when that step ends."""
+    if _DEFERRAL.depth:
+        _DEFERRAL.signum = signum
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """A step a signal handler (see `defer_signal`) does not cut short: copying one session and
+    counting it, so that the count said when stopped is what the target holds."""
+    _DEFERRAL.depth += 1
+    try:
+        yield
+    finally:
+        _DEFERRAL.depth -= 1
+        if not _DEFERRAL.depth and _DEFERRAL.signum is not None:
+            signum, _DEFERRAL.signum = _DEFERRAL.signum, None
+            signal.raise_signal(signum)
+
+
 def _run(tasks: Iterable[Callable[[], T]], done: Callable[[T], None], *, jobs: int, bar: Progress) -> None:
     """Run `tasks`, `jobs` at a time, calling `done` with each result in this thread.
 
     On an error or an interrupt (KeyboardInterrupt, or whatever a signal handler raises) no task
-    is started any more, those running are finished, and the exception is raised.
+    is started any more, those running are finished and counted, and the exception is raised.
     """
     try:
         if jobs <= 1:
             for task in tasks:
-                done(task())
-                bar.advance()
+                with _uninterrupted():
+                    done(task())
+                    bar.advance()
             return
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="agno-orm") as pool:
             pending: set[Future[T]] = set()
             try:
                 for task in tasks:
-                    pending.add(pool.submit(task))
+                    with _uninterrupted():  # submitted and remembered together
+                        pending.add(pool.submit(task))
                     if len(pending) >= 4 * jobs:  # a bounded window: ids are many, futures need not be
-                        pending = _collect(pending, done, bar, FIRST_COMPLETED)
+                        _collect(pending, done, bar, FIRST_COMPLETED)
                 _collect(pending, done, bar, ALL_COMPLETED)
             except BaseException:
-                for future in pending:
-                    future.cancel()
-                # Count the tasks that were running: they finish before the pool shuts down.
-                for future in wait(pending).done:
-                    if not future.cancelled() and future.exception() is None:
-                        done(future.result())
-                        bar.advance()
+                with _uninterrupted():
+                    for future in pending:
+                        future.cancel()
+                    # Count the tasks that were running: they finish before the pool shuts down.
+                    for future in wait(pending).done:
+                        if not future.cancelled() and future.exception() is None:
+                            done(future.result())
+                            bar.advance()
                 raise
     finally:
         bar.close()
 
 
-def _collect(pending: set[Future[T]], done: Callable[[T], None], bar: Progress, when: str) -> set[Future[T]]:
-    finished, still_pending = wait(pending, return_when=when)
+def _collect(pending: set[Future[T]], done: Callable[[T], None], bar: Progress, when: str) -> None:
+    """Count the futures of `pending` that finished (`when`: the first, or all), taking them out of it."""
+    finished, _ = wait(pending, return_when=when)
     for future in finished:
-        done(future.result())
-        bar.advance()
-    return still_pending
+        with _uninterrupted():  # counted and taken out together: a signal never splits the two
+            pending.discard(future)
+            done(future.result())
+            bar.advance()
 
 
 def _write(target: Storage, session: Session, expected: Expected, present: bool) -> bool:

@@ -4,16 +4,18 @@ backends no subprocess can reach (MongoDB here is in-process), and the progress 
 from __future__ import annotations
 
 import io
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agno_orm import AgentSession, Session, SqliteStorage, Storage, cli
+from agno_orm import AgentSession, Session, SqliteStorage, Storage, cli, transfer
 from agno_orm.locations import StorageSet, parse_location
 from agno_orm.nosql import JsonStorage, MongoDbStorage
 from agno_orm.sessions import MODES
-from agno_orm.transfer import copy_sessions, open_source, session_digest, verify
+from agno_orm.transfer import copy_sessions, no_progress, open_source, session_digest, verify
 from tests.cli.conftest import comparable, json_location, sample_sessions
 
 SESSIONS = sample_sessions(8)
@@ -125,3 +127,31 @@ def test_the_progress_bar_redraws_in_place_on_a_terminal_and_prints_plain_lines_
     assert "\r" not in pipe.getvalue()
     assert plain[0] == "copy: 2/40 sessions (5%)" and plain[-1] == "copy: 40/40 sessions (100%)"
     assert len(plain) == 20
+
+
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_a_stop_signal_never_falls_between_copying_a_session_and_counting_it(jobs: int) -> None:
+    """What `copy` says it copied when stopped is what the target holds: SIGTERM arriving just after
+    a session was written (its commit done) waits until that session is counted."""
+    written: list[int] = []
+    counted: list[int] = []
+
+    def task(number: int) -> Callable[[], int]:
+        def copy_one() -> int:
+            written.append(number)  # the session is in the target now
+            if number == 3:
+                signal.raise_signal(signal.SIGTERM)
+            return number
+
+        return copy_one
+
+    previous = signal.signal(signal.SIGTERM, cli._stop)
+    try:
+        with pytest.raises(cli._Stopped):
+            transfer._run(
+                (task(n) for n in range(1000)), counted.append, jobs=jobs, bar=no_progress("copy", 1000)
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert 3 in counted
+    assert sorted(counted) == sorted(written)
