@@ -30,8 +30,8 @@ def answer(question: str, runs: list[dict[str, str]]) -> str:
 
 def main(db_file: str, question: str) -> None:
     storage = SqliteStorage(table_name="agent_sessions", db_file=db_file)
-    session = storage.read(SESSION_ID)
-    if not isinstance(session, AgentSession):
+    session = storage.read(SESSION_ID)  # ours, or agno's AgentSession where agno is installed
+    if session is None:
         session = AgentSession(session_id=SESSION_ID, user_id="demo-user", agent_id="demo-agent", memory={})
     runs = list((session.memory or {}).get("runs", []))
     reply = answer(question, runs)
