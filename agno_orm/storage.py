@@ -456,7 +456,12 @@ def session_owner(session_id: str, stored_user_id: str | None, user_id: str | No
         return user_id
     if user_id is None:
         return stored_user_id
-    raise InvalidSessionError(
+    raise not_the_owner(session_id, where)
+
+
+def not_the_owner(session_id: str, where: str) -> InvalidSessionError:
+    """The error of a write refused by `session_owner`."""
+    return InvalidSessionError(
         f"{where}: session {session_id!r} is stored for another user, and a session never "
         "changes hands (its history would go with it); nothing was written"
     )

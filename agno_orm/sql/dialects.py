@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, inspect, text
+from sqlalchemy import Connection, Table, and_, func, inspect, or_, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
@@ -38,10 +38,18 @@ class DialectHooks:
     """Whether the upsert statement can return the stored row (else it is selected afterwards)."""
 
     def upsert(
-        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+        self,
+        table: Table,
+        values: Rows,
+        keep_on_update: frozenset[str],
+        *,
+        bump: str | None = None,
+        owner: str | None = None,
     ) -> Insert:
         """One INSERT of one row or many, replacing rows with the same key but for `keep_on_update`;
-        the column `bump` of a replaced row becomes its stored value plus one instead."""
+        the column `bump` of a replaced row becomes its stored value plus one instead. A row whose
+        `owner` column holds another non-NULL value than the new one is left as it is (RETURNING
+        then gives no row; only where `upsert_returns_row`); a NULL new value keeps the stored one."""
         raise NotImplementedError(f"no upsert for dialect {self.name}")
 
     def begin_write(self, connection: Connection) -> None:
@@ -70,24 +78,42 @@ class DialectHooks:
 
 
 def _on_conflict_do_update(
-    stmt: sqlite.Insert | postgresql.Insert, table: Table, keep_on_update: frozenset[str], bump: str | None
+    stmt: sqlite.Insert | postgresql.Insert,
+    table: Table,
+    keep_on_update: frozenset[str],
+    bump: str | None,
+    owner: str | None,
 ) -> Insert:
-    """`INSERT ... ON CONFLICT (primary key) DO UPDATE`, the same clause in SQLite and PostgreSQL."""
+    """`INSERT ... ON CONFLICT (primary key) DO UPDATE [WHERE owner matches]`, the same clause in
+    SQLite and PostgreSQL (see `DialectHooks.upsert`)."""
     updates: dict[str, Any] = {
         c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update
     }
     if bump is not None:
         updates[bump] = table.c[bump] + 1
-    return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=updates)
+    where = None
+    if owner is not None:
+        stored, new = table.c[owner], stmt.excluded[owner]
+        updates[owner] = func.coalesce(new, stored)
+        where = or_(stored.is_(None), new.is_(None), stored == new)
+    return stmt.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns), set_=updates, where=where
+    )
 
 
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
     def upsert(
-        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+        self,
+        table: Table,
+        values: Rows,
+        keep_on_update: frozenset[str],
+        *,
+        bump: str | None = None,
+        owner: str | None = None,
     ) -> Insert:
-        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update, bump)
+        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update, bump, owner)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -121,9 +147,16 @@ class PostgresHooks(DialectHooks):
     name = "postgresql"
 
     def upsert(
-        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+        self,
+        table: Table,
+        values: Rows,
+        keep_on_update: frozenset[str],
+        *,
+        bump: str | None = None,
+        owner: str | None = None,
     ) -> Insert:
-        return _on_conflict_do_update(postgresql.insert(table).values(values), table, keep_on_update, bump)
+        stmt = postgresql.insert(table).values(values)
+        return _on_conflict_do_update(stmt, table, keep_on_update, bump, owner)
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
@@ -157,8 +190,16 @@ class MySQLHooks(DialectHooks):
     upsert_returns_row = False
 
     def upsert(
-        self, table: Table, values: Rows, keep_on_update: frozenset[str], *, bump: str | None = None
+        self,
+        table: Table,
+        values: Rows,
+        keep_on_update: frozenset[str],
+        *,
+        bump: str | None = None,
+        owner: str | None = None,
     ) -> Insert:
+        if owner is not None:  # ON DUPLICATE KEY UPDATE has no condition; RETURNING is missing too
+            raise NotImplementedError("the MySQL family checks the owner with a SELECT ... FOR UPDATE")
         stmt = mysql.insert(table).values(values)
         updates: dict[str, Any] = {
             c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keep_on_update

@@ -61,6 +61,7 @@ from agno_orm.storage import (
     check_session_id,
     decode_cursor,
     make_page,
+    not_the_owner,
     session_owner,
 )
 
@@ -429,22 +430,29 @@ class SqlStorage(Storage):
     def _write_over(self, orm: OrmSession, models: SessionModels, record: dict[str, Any]) -> dict[str, Any]:
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
-        # The row stays locked to this transaction from here (SQLite: the whole file already is).
-        owner = orm.execute(
-            select(table.c.session_id, table.c.user_id)
-            .where(table.c.session_id == record["session_id"])
-            .with_for_update()
-        ).one_or_none()
-        if owner is not None:
-            self._check_same_id(record["session_id"], owner.session_id)
-            record = {**record, "user_id": self._owner(record, owner.user_id)}
-        stmt = self._hooks.upsert(table, {**record, VERSION_KEY: 1}, _KEEP_ON_UPDATE, bump=VERSION_KEY)
+        session_id = record["session_id"]
+        values = {**record, VERSION_KEY: 1}
         if self._hooks.upsert_returns_row:
-            stored = dict(orm.execute(stmt.returning(*table.columns)).mappings().one())
+            # One statement: the owner check (`session_owner`) is the upsert's own condition, and
+            # no row comes back where the id holds another user's session.
+            stmt = self._hooks.upsert(table, values, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id")
+            row = orm.execute(stmt.returning(*table.columns)).mappings().one_or_none()
+            if row is None:
+                raise not_the_owner(session_id, self.spec.qualified_name)
+            stored = dict(row)
         else:
-            orm.execute(stmt)
-            stored = self._stored_row(orm, models, record["session_id"])
-        self._check_same_id(record["session_id"], stored["session_id"])
+            # The row stays locked to this transaction from here.
+            owner = orm.execute(
+                select(table.c.session_id, table.c.user_id)
+                .where(table.c.session_id == session_id)
+                .with_for_update()
+            ).one_or_none()
+            if owner is not None:
+                self._check_same_id(session_id, owner.session_id)
+                values["user_id"] = self._owner(record, owner.user_id)
+            orm.execute(self._hooks.upsert(table, values, _KEEP_ON_UPDATE, bump=VERSION_KEY))
+            stored = self._stored_row(orm, models, session_id)
+        self._check_same_id(session_id, stored["session_id"])
         return stored
 
     def _write_if_unchanged(
