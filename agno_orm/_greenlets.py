@@ -14,23 +14,19 @@ import time
 
 __all__ = ["HAVE_GREENLET", "in_async_operation", "sleep"]
 
+from sqlalchemy.util.concurrency import await_only, in_greenlet
+
 HAVE_GREENLET = importlib.util.find_spec("greenlet") is not None
 
 
 def in_async_operation() -> bool:
     """Whether this code runs inside an async storage's operation (SQLAlchemy's greenlet)."""
-    if not HAVE_GREENLET:
-        return False
-    from sqlalchemy.util.concurrency import in_greenlet
-
-    return bool(in_greenlet())
+    return HAVE_GREENLET and bool(in_greenlet())
 
 
 def sleep(seconds: float) -> None:
     """time.sleep, or inside an async operation asyncio.sleep, so the loop serves other tasks meanwhile."""
     if in_async_operation():
-        from sqlalchemy.util.concurrency import await_only
-
         await_only(asyncio.sleep(seconds))
     else:
         time.sleep(seconds)

@@ -18,9 +18,10 @@ import copy
 import functools
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import greenlet_spawn
 from typing_extensions import ParamSpec, Unpack
@@ -204,12 +205,12 @@ class AsyncSqlStorage:
             await self._spawn(self._storage.create)
 
 
-class AsyncPostgresStorage(AsyncSqlStorage):
-    """`PostgresStorage` with coroutine methods, on psycopg's async mode.
+class _AsyncServerStorage(AsyncSqlStorage):
+    """The async face of a server's storage (`_sync_class`), with its constructor's arguments."""
 
-    Give `db_engine` (an AsyncEngine) or `db_url`; a `postgresql://` or `postgresql+psycopg://`
-    URL is opened with psycopg's async driver.
-    """
+    _sync_class: ClassVar[type[PostgresStorage] | type[MySQLStorage]]
+    _extra: ClassVar[str]
+    """The extra that installs the async driver `async_engine_from_url` picks."""
 
     def __init__(  # the sync constructor's arguments, in its order
         self,
@@ -221,35 +222,41 @@ class AsyncPostgresStorage(AsyncSqlStorage):
     ) -> None:
         if db_engine is None:
             if db_url is None:
-                raise InvalidInputError("AsyncPostgresStorage needs db_url or db_engine")
-            db_engine = async_engine_from_url(db_url, extra="postgres")
-        sync = PostgresStorage(table_name, schema, db_engine=_sync_engine(db_engine), **options)
+                raise InvalidInputError(f"{type(self).__name__} needs db_url or db_engine")
+            db_engine = async_engine_from_url(self._engine_url(db_url), extra=self._extra)
+        sync = self._sync_class(table_name, schema, db_engine=_sync_engine(db_engine), **options)
         self._wrap(sync, db_engine)
         self.db_url = db_url
 
+    @staticmethod
+    def _engine_url(db_url: str) -> str | URL:
+        return db_url
 
-class AsyncMySQLStorage(AsyncSqlStorage):
+
+class AsyncPostgresStorage(_AsyncServerStorage):
+    """`PostgresStorage` with coroutine methods, on psycopg's async mode.
+
+    Give `db_engine` (an AsyncEngine) or `db_url`; a `postgresql://` or `postgresql+psycopg://`
+    URL is opened with psycopg's async driver.
+    """
+
+    _sync_class = PostgresStorage
+    _extra = "postgres"
+
+
+class AsyncMySQLStorage(_AsyncServerStorage):
     """`MySQLStorage` with coroutine methods, on aiomysql (MySQL and MariaDB).
 
     Give `db_engine` (an AsyncEngine) or `db_url`; a `mysql://` or `mysql+pymysql://` URL is
     opened with aiomysql, as utf8mb4 unless it names a charset.
     """
 
-    def __init__(
-        self,
-        table_name: str,
-        schema: str | None = "ai",
-        db_url: str | None = None,
-        db_engine: AsyncEngine | None = None,
-        **options: Unpack[StorageOptions],
-    ) -> None:
-        if db_engine is None:
-            if db_url is None:
-                raise InvalidInputError("AsyncMySQLStorage needs db_url or db_engine")
-            db_engine = async_engine_from_url(with_utf8mb4(parse_url(db_url)), extra="asyncio")
-        sync = MySQLStorage(table_name, schema, db_engine=_sync_engine(db_engine), **options)
-        self._wrap(sync, db_engine)
-        self.db_url = db_url
+    _sync_class = MySQLStorage
+    _extra = "asyncio"
+
+    @staticmethod
+    def _engine_url(db_url: str) -> str | URL:
+        return with_utf8mb4(parse_url(db_url))
 
 
 class AsyncSqliteStorage(AsyncSqlStorage):
@@ -270,15 +277,13 @@ class AsyncSqliteStorage(AsyncSqlStorage):
     ) -> None:
         if db_engine is None:
             url = sqlite.database_url(db_url, db_file)
+            # no pre-ping, as for SqliteStorage: a file has no server that could close a connection
             if url is None:
                 db_engine = async_engine_from_url(
-                    "sqlite://",
-                    extra="asyncio",
-                    poolclass=StaticPool,
-                    connect_args={"check_same_thread": False},
+                    sqlite.MEMORY_URL, extra="asyncio", pool_pre_ping=False, **sqlite.memory_engine_options()
                 )
             else:
-                db_engine = async_engine_from_url(url, extra="asyncio")
+                db_engine = async_engine_from_url(url, extra="asyncio", pool_pre_ping=False)
                 sqlite.configured(db_engine.sync_engine)
         sync = SqliteStorage(table_name, db_engine=_sync_engine(db_engine), **options)
         self._wrap(sync, db_engine)

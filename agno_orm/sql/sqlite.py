@@ -67,9 +67,18 @@ BUSY_TIMEOUT_SECONDS = 30
 def _engine_for(db_url: str | None, db_file: str | None) -> Engine:
     url = database_url(db_url, db_file)
     if url is None:
-        # One connection shared by all threads, or each thread would see its own empty database.
-        return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+        return create_engine(MEMORY_URL, **memory_engine_options())
     return configured(create_engine(url))
+
+
+MEMORY_URL = "sqlite://"
+"""A private in-memory database."""
+
+
+def memory_engine_options() -> dict[str, Any]:
+    """The engine options of a private in-memory database: one connection shared by all threads
+    (and tasks), or each would see its own empty database; they take turns on it (see SqlStorage)."""
+    return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
 
 
 def database_url(db_url: str | None, db_file: str | None) -> str | None:
