@@ -269,9 +269,15 @@ class Storage(ABC):
         if self._agno_classes is None:
             return session
         agno_class = self._agno_classes[self.mode]
-        try:
+        if self.mode == "workflow_v2":
             # A deep copy: agno's run classes consume (pop from) the dicts they are built from.
-            presented: AnySession = agno_class.from_dict(session.to_dict())
+            fields = session.to_dict()
+        else:
+            # The fields as they are: agno's from_dict keeps what it is given (a deep copy of
+            # the whole history would make every read and upsert cost more with it).
+            fields = {name: getattr(session, name) for name in type(session).model_fields}
+        try:
+            presented: AnySession = agno_class.from_dict(fields)
         except Exception as exc:  # agno's from_dict raises whatever its run classes raise
             raise StorageError(
                 f"stored {self.mode} session {session.session_id!r} cannot be returned as agno's "

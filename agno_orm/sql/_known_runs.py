@@ -9,10 +9,18 @@ their keys, digests and JSON sizes. An upsert compares each incoming run with th
 same index (`==`, in C); an equal run takes the known run's encoded value, digest, size and (for
 an unchanged prefix) key, without being encoded again. Everything taken from an entry is a
 function of the run's content alone, so an entry that another writer made out of date cannot
-make an upsert write the wrong thing: which runs are written is still decided against the keys
-and digests read from the database in the upsert's transaction. An entry also records how many
-runs the session had stored after that upsert; an upsert that finds another number stored (another
-writer added or deleted runs) does not trust the entry and digests every run again.
+make an upsert write the wrong thing by itself.
+
+Which runs are written is decided against the keys and digests of the stored runs. An entry also
+holds those as its upsert left them, with the session row's incarnation (a random id given on
+insert, kept by updates; revision 0005) and version (one more per upsert). The upsert writes the
+session row first, which locks it until the commit; when the row it wrote has the entry's
+incarnation at the entry's version plus one, no writer came between, and the entry's stored keys
+are taken instead of being read back (the read grows with the history). Otherwise they are read
+from the database in the upsert's transaction; an upsert that finds another number of runs stored
+than the entry says (another writer added or deleted runs) does not trust the entry's keys either
+and digests every run again. A session deleted and written again elsewhere has another
+incarnation, whatever its version.
 
 Known limitation: `==` cannot see a change between values that Python finds equal and JSON does
 not, in a run already written: True -> 1, 1 -> 1.0, 0.0 -> -0.0, 1 -> Decimal("1"), or an
@@ -21,10 +29,11 @@ written (nor refused by the codec) while this process knows the run; a new or ot
 run is encoded and checked as always.
 
 Entries are copies the caller cannot reach: the runs a caller passed in or got back are never
-the ones kept here, so mutating a session after an upsert cannot change what the next upsert
-compares with. An entry is only stored after its upsert committed, and dropped when an upsert
-fails, when the session is deleted and when the table is dropped or upgraded. The cache is
-bounded (least recently used first out): 256 sessions and 256 MiB of run JSON text per process.
+the ones kept here (for a run equal to its known copy, an upsert hands back the caller's own
+run), so mutating a session after an upsert cannot change what the next upsert compares with.
+An entry is only stored after its upsert committed, and dropped when an upsert fails, when the
+session is deleted and when the table is dropped or upgraded. The cache is bounded (least
+recently used first out): 256 sessions and 256 MiB of run JSON text per process.
 """
 
 from __future__ import annotations
@@ -59,13 +68,24 @@ class KnownRuns:
     digests: list[str]
     sizes: list[int]
     """Bytes of each run's compact JSON text (`runs.run_digest_and_size`)."""
-    stored_count: int
-    """How many runs the session had stored once that upsert committed."""
+    stored: dict[str, tuple[str, int]]
+    """Every run the session had stored once that upsert committed: (digest, position) by key."""
+    incarnation: str | None = None
+    version: int = 0
+    """The session row's incarnation and version as that upsert left them (revision 0005)."""
     nbytes: int = field(init=False)
     """The bytes of run JSON text the entry holds (`sizes` summed)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nbytes", sum(self.sizes))
+
+    def is_stored_as(self, incarnation: str | None, version: int) -> bool:
+        """Whether `stored` is still what the session holds, told by its row as an upsert just
+        wrote it: the same incarnation (not deleted and inserted again) at one version more (no
+        writer came between that upsert and this one, which holds the row until it commits)."""
+        return (
+            self.incarnation is not None and incarnation == self.incarnation and version == self.version + 1
+        )
 
 
 class KnownRunsCache:

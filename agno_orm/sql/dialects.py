@@ -8,8 +8,9 @@ connection is gone, and which mean the database rolled the transaction back (so 
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,9 +27,6 @@ __all__ = ["DialectHooks", "hooks_for"]
 _UPGRADE_LOCK_NAME = "agno_orm_schema_upgrade"
 _UPGRADE_LOCK_TIMEOUT = 300  # seconds
 
-Rows = Mapping[str, Any] | Sequence[Mapping[str, Any]]
-"""One row's values, or several rows' for a multi-row INSERT."""
-
 
 class DialectHooks:
     """Behaviour shared by the dialects; subclasses override what their dialect does differently."""
@@ -40,16 +38,32 @@ class DialectHooks:
     def upsert(
         self,
         table: Table,
-        values: Rows,
         keep_on_update: frozenset[str],
         *,
         bump: str | None = None,
         owner: str | None = None,
+        fill: str | None = None,
     ) -> Insert:
-        """One INSERT of one row or many, replacing rows with the same key but for `keep_on_update`;
-        the column `bump` of a replaced row becomes its stored value plus one instead. A row whose
+        """One INSERT, executed with one row's values or many rows', replacing rows with the same
+        key but for `keep_on_update`; the column `bump` of a replaced row becomes its stored value
+        plus one instead, the column `fill` keeps its stored value unless that is NULL. A row whose
         `owner` column holds another non-NULL value than the new one is left as it is (RETURNING
-        then gives no row; only where `upsert_returns_row`); a NULL new value keeps the stored one."""
+        then gives no row; only where `upsert_returns_row`); a NULL new value keeps the stored one.
+
+        Built once per table and arguments: the statement holds no values, so SQLAlchemy compiles
+        it once and each upsert only binds its row.
+        """
+        return self._upsert(table, keep_on_update, bump, owner, fill)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
+    def _upsert(
+        self,
+        table: Table,
+        keep_on_update: frozenset[str],
+        bump: str | None,
+        owner: str | None,
+        fill: str | None,
+    ) -> Insert:
         raise NotImplementedError(f"no upsert for dialect {self.name}")
 
     def begin_write(self, connection: Connection) -> None:
@@ -83,6 +97,7 @@ def _on_conflict_do_update(
     keep_on_update: frozenset[str],
     bump: str | None,
     owner: str | None,
+    fill: str | None,
 ) -> Insert:
     """`INSERT ... ON CONFLICT (primary key) DO UPDATE [WHERE owner matches]`, the same clause in
     SQLite and PostgreSQL (see `DialectHooks.upsert`)."""
@@ -91,6 +106,8 @@ def _on_conflict_do_update(
     }
     if bump is not None:
         updates[bump] = table.c[bump] + 1
+    if fill is not None:
+        updates[fill] = func.coalesce(table.c[fill], stmt.excluded[fill])
     where = None
     if owner is not None:
         stored, new = table.c[owner], stmt.excluded[owner]
@@ -104,16 +121,16 @@ def _on_conflict_do_update(
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
-    def upsert(
+    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
+    def _upsert(
         self,
         table: Table,
-        values: Rows,
         keep_on_update: frozenset[str],
-        *,
-        bump: str | None = None,
-        owner: str | None = None,
+        bump: str | None,
+        owner: str | None,
+        fill: str | None,
     ) -> Insert:
-        return _on_conflict_do_update(sqlite.insert(table).values(values), table, keep_on_update, bump, owner)
+        return _on_conflict_do_update(sqlite.insert(table), table, keep_on_update, bump, owner, fill)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -146,17 +163,16 @@ class SqliteHooks(DialectHooks):
 class PostgresHooks(DialectHooks):
     name = "postgresql"
 
-    def upsert(
+    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
+    def _upsert(
         self,
         table: Table,
-        values: Rows,
         keep_on_update: frozenset[str],
-        *,
-        bump: str | None = None,
-        owner: str | None = None,
+        bump: str | None,
+        owner: str | None,
+        fill: str | None,
     ) -> Insert:
-        stmt = postgresql.insert(table).values(values)
-        return _on_conflict_do_update(stmt, table, keep_on_update, bump, owner)
+        return _on_conflict_do_update(postgresql.insert(table), table, keep_on_update, bump, owner, fill)
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
@@ -189,21 +205,26 @@ class MySQLHooks(DialectHooks):
     name = "mysql"
     upsert_returns_row = False
 
-    def upsert(
+    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
+    def _upsert(
         self,
         table: Table,
-        values: Rows,
         keep_on_update: frozenset[str],
-        *,
-        bump: str | None = None,
-        owner: str | None = None,
+        bump: str | None,
+        owner: str | None,
+        fill: str | None,
     ) -> Insert:
         if owner is not None:  # ON DUPLICATE KEY UPDATE has no condition; RETURNING is missing too
             raise NotImplementedError("the MySQL family checks the owner with a SELECT ... FOR UPDATE")
-        stmt = mysql.insert(table).values(values)
-        updates: dict[str, Any] = {
-            c.name: stmt.inserted[c.name] for c in table.columns if c.name not in keep_on_update
-        }
+        stmt = mysql.insert(table)
+        # MySQL assigns left to right and a later assignment sees an earlier one's new value:
+        # `fill` goes first, so it reads the stored value.
+        updates: dict[str, Any] = {}
+        if fill is not None:
+            updates[fill] = func.coalesce(table.c[fill], stmt.inserted[fill])
+        updates.update(
+            {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in {*keep_on_update, fill}}
+        )
         if bump is not None:
             updates[bump] = table.c[bump] + 1
         return stmt.on_duplicate_key_update(updates)

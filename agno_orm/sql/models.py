@@ -115,6 +115,9 @@ class _CommonColumns:
     updated_at: Mapped[int | None] = mapped_column(EpochSeconds)
     # added by revision 0004: one more on every upsert (agno_orm._versions); 1 for rows agno wrote
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    # added by revision 0005: a random id given on insert, kept by updates (sql/_known_runs.py);
+    # NULL for rows written before it, until their next upsert
+    incarnation: Mapped[str | None] = mapped_column(String(32))
 
 
 class _AgentColumns(_CommonColumns):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import secrets
 import threading
 import time
 import weakref
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from agno_orm import codec
 from agno_orm._greenlets import in_async_operation
@@ -69,6 +72,8 @@ __all__ = ["SqlStorage"]
 
 # Columns an upsert of an existing row leaves as they are: created_at is set once, on insert.
 _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
+INCARNATION_KEY = "incarnation"
+"""The column of a session row's incarnation (revision 0005; see `_known_runs`)."""
 _KEEP_RUN = frozenset({"session_id", "run_key", "created_at"})
 _CHUNK = 500
 """Rows per statement: below every dialect's limit on bound parameters."""
@@ -87,7 +92,8 @@ class _Runs:
     """The runs an upsert carries, encoded, with their digests, JSON sizes and keys.
 
     `reused[i]`: run i was equal to the run at index i of `known` (see `_known_runs`) and is that
-    run's private copy, neither encoded nor digested again."""
+    run's private copy, neither encoded nor digested again; `raw[i]` is then the caller's run.
+    The first `prefix` runs are all reused, and have `known`'s keys."""
 
     runs: list[Any]
     digests: list[str]
@@ -95,6 +101,18 @@ class _Runs:
     keys: list[str]
     reused: list[bool]
     known: KnownRuns | None
+    raw: list[Any]
+    prefix: int = 0
+
+    @property
+    def appended(self) -> bool:
+        """Whether the runs are the known ones (all of them, unchanged) followed by new ones: an
+        agent's usual upsert, for which the known prefix is taken whole (lists sliced in C)."""
+        return (
+            self.known is not None
+            and self.prefix == len(self.known.keys)
+            and not any(self.reused[self.prefix :])
+        )
 
     def digest_again(self) -> None:
         """Digest and key every run afresh (the stored runs are not what `known` says)."""
@@ -102,27 +120,50 @@ class _Runs:
         self.keys = run_keys(self.runs, self.digests)
         self.known = None
 
-    def fresh(self) -> list[Any]:
-        """The runs, with copies in place of the cache's private ones (for what a caller gets)."""
+    def handed_out(self) -> list[Any]:
+        """The runs for the session `upsert` returns, never the cache's private copies: where a run
+        was equal to its known copy, the caller's own run (equal to what is stored, and not copied:
+        a copy would make every upsert's cost grow with the history); else its encoded value."""
         if not any(self.reused):
             return self.runs
-        copies = iter(copy_runs([run for run, reused in zip(self.runs, self.reused, strict=True) if reused]))
-        return [next(copies) if reused else run for run, reused in zip(self.runs, self.reused, strict=True)]
+        if not any(self.reused[self.prefix :]):
+            return [*self.raw[: self.prefix], *self.runs[self.prefix :]]
+        return [
+            raw if reused else run for raw, run, reused in zip(self.raw, self.runs, self.reused, strict=True)
+        ]
 
-    def to_known(self, stored_count: int) -> KnownRuns:
+    def to_known(self, stored: _StoredRuns) -> KnownRuns:
         """The entry to keep once the upsert committed: the cache's own copies of every run."""
-        copies = iter(
-            copy_runs([run for run, reused in zip(self.runs, self.reused, strict=True) if not reused])
-        )
+        if not any(self.reused[self.prefix :]):
+            known_runs = [*self.runs[: self.prefix], *copy_runs(self.runs[self.prefix :])]
+        else:
+            known_runs = self._copies()
         return KnownRuns(
-            runs=[
-                run if reused else next(copies) for run, reused in zip(self.runs, self.reused, strict=True)
-            ],
+            runs=known_runs,
             keys=self.keys,
             digests=self.digests,
             sizes=self.sizes,
-            stored_count=stored_count,
+            stored=stored.runs,
+            incarnation=stored.incarnation,
+            version=stored.version,
         )
+
+    def _copies(self) -> list[Any]:
+        """The cache's copy of each run: the known copy where reused, a new one elsewhere."""
+        copies = iter(
+            copy_runs([run for run, reused in zip(self.runs, self.reused, strict=True) if not reused])
+        )
+        return [run if reused else next(copies) for run, reused in zip(self.runs, self.reused, strict=True)]
+
+
+@dataclass
+class _StoredRuns:
+    """The runs a session holds once an upsert wrote them, (digest, position) by key, and its row's
+    incarnation and version then: what the next upsert may take instead of reading them back."""
+
+    runs: dict[str, tuple[str, int]]
+    incarnation: str | None
+    version: int
 
 
 _CONNECTION_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
@@ -138,6 +179,12 @@ def _one_connection(engine: Engine) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
     with _CONNECTION_LOCKS_LOCK:
         return _CONNECTION_LOCKS.setdefault(engine, threading.RLock())
+
+
+@functools.cache
+def _returning_row(stmt: Insert) -> Insert:
+    """`stmt` returning the whole row it wrote; made once per statement (`DialectHooks.upsert`)."""
+    return stmt.returning(*stmt.table.columns)
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -361,19 +408,21 @@ class SqlStorage(Storage):
         models = self._models()
         raising = self.on_conflict == "raise"
 
-        def write(orm: OrmSession) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], int]:
+        def write(
+            orm: OrmSession,
+        ) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], _StoredRuns]:
             if raising:
                 stored = self._write_if_unchanged(orm, models, record, expected)
             else:
                 stored = self._write_over(orm, models, record)
-            positions, elsewhere, stored_count = self._write_runs(orm, models, session_id, runs, now)
+            positions, elsewhere, after = self._write_runs(orm, models, stored, runs, now)
             theirs = self._runs_written_elsewhere(orm, models, session_id, elsewhere)
-            return stored, positions, theirs, stored_count
+            return stored, positions, theirs, after
 
         # With on_conflict="raise" a second try after a commit that may have happened would find
         # its own write and report it as a conflict: that write is not tried twice.
         try:
-            stored, positions, theirs, stored_count = self._run(
+            stored, positions, theirs, after = self._run(
                 "upserting a session", write, write=True, repeatable=not raising
             )
         except BaseException:
@@ -383,12 +432,10 @@ class SqlStorage(Storage):
             KNOWN_RUNS.forget(known_key)
             carried: list[Any] = []
         else:
-            KNOWN_RUNS.put(known_key, runs.to_known(stored_count))
-            # Never hand out the cache's copies. agno's session classes are built from a deep copy
-            # (`_from_record`, model_dump), except workflow_v2's: our to_dict passes its runs as they
-            # are to agno's from_dict, whose run classes pop from them. Ours hold what they get.
-            shared_safely = self._agno_classes is not None and self.mode != "workflow_v2"
-            carried = runs.runs if shared_safely else runs.fresh()
+            KNOWN_RUNS.put(known_key, runs.to_known(after))
+            carried = runs.handed_out()  # never the cache's copies
+            if self.mode == "workflow_v2" and self._agno_classes is not None:
+                carried = copy_runs(carried)  # agno's workflow_v2 run classes pop from what they get
         if theirs:
             ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
             carried = [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])]
@@ -431,12 +478,16 @@ class SqlStorage(Storage):
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
-        values = {**record, VERSION_KEY: 1}
+        values = {**record, VERSION_KEY: 1, INCARNATION_KEY: secrets.token_hex(16)}
         if self._hooks.upsert_returns_row:
             # One statement: the owner check (`session_owner`) is the upsert's own condition, and
             # no row comes back where the id holds another user's session.
-            stmt = self._hooks.upsert(table, values, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id")
-            row = orm.execute(stmt.returning(*table.columns)).mappings().one_or_none()
+            stmt = _returning_row(
+                self._hooks.upsert(
+                    table, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id", fill=INCARNATION_KEY
+                )
+            )
+            row = orm.execute(stmt, values).mappings().one_or_none()
             if row is None:
                 raise not_the_owner(session_id, self.spec.qualified_name)
             stored = dict(row)
@@ -450,7 +501,8 @@ class SqlStorage(Storage):
             if owner is not None:
                 self._check_same_id(session_id, owner.session_id)
                 values["user_id"] = self._owner(record, owner.user_id)
-            orm.execute(self._hooks.upsert(table, values, _KEEP_ON_UPDATE, bump=VERSION_KEY))
+            stmt = self._hooks.upsert(table, _KEEP_ON_UPDATE, bump=VERSION_KEY, fill=INCARNATION_KEY)
+            orm.execute(stmt, values)
             stored = self._stored_row(orm, models, session_id)
         self._check_same_id(session_id, stored["session_id"])
         return stored
@@ -476,7 +528,9 @@ class SqlStorage(Storage):
             record = {**record, "user_id": self._owner(record, row.user_id)}
         if found is None:
             try:
-                orm.execute(insert(table).values({**record, VERSION_KEY: 1}))
+                orm.execute(
+                    insert(table).values({**record, VERSION_KEY: 1, INCARNATION_KEY: secrets.token_hex(16)})
+                )
             except IntegrityError as exc:  # inserted meanwhile: the next try finds it, a conflict
                 raise _Raced from exc
         else:
@@ -485,7 +539,13 @@ class SqlStorage(Storage):
             updated = orm.execute(
                 update(table)
                 .where(table.c.session_id == session_id, table.c.version == found)
-                .values({**changes, VERSION_KEY: found + 1})
+                .values(
+                    {
+                        **changes,
+                        VERSION_KEY: found + 1,
+                        INCARNATION_KEY: func.coalesce(table.c[INCARNATION_KEY], secrets.token_hex(16)),
+                    }
+                )
             )
             if updated.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Raced
@@ -535,7 +595,7 @@ class SqlStorage(Storage):
             all_digests = [digest for digest, _ in measured]
             all_sizes = [size for _, size in measured]
             keys = run_keys(runs, all_digests)
-            return record, _Runs(runs, all_digests, all_sizes, keys, [False] * len(runs), None)
+            return record, _Runs(runs, all_digests, all_sizes, keys, [False] * len(runs), None, runs)
         self._encoded_fields(record, session.json_fields)
         where, depth = runs_path(self.mode)
         known_runs: list[Any] = known.runs if known is not None else []
@@ -568,51 +628,88 @@ class SqlStorage(Storage):
         self._check_size(record, runs_sizes=sizes)
         known_keys = known.keys[:prefix] if known is not None else []
         keys = run_keys(encoded, digests, known=known_keys)
-        return record, _Runs(encoded, digests, sizes, keys, reused, known)
+        return record, _Runs(encoded, digests, sizes, keys, reused, known, raw, prefix)
 
     def _write_runs(
-        self, orm: OrmSession, models: SessionModels, session_id: str, runs: _Runs | None, now: int
-    ) -> tuple[list[int], set[str], int]:
-        """Write the runs that are new, changed or moved; return their positions
-        (`runs.carried_positions`), the keys of the stored runs they do not carry, and how many
-        runs the session then has stored.
+        self, orm: OrmSession, models: SessionModels, row: dict[str, Any], runs: _Runs | None, now: int
+    ) -> tuple[list[int], set[str], _StoredRuns]:
+        """Write the runs that are new, changed or moved, once the session `row` is written; return
+        their positions (`runs.carried_positions`), the keys of the stored runs they do not carry,
+        and the runs the session then has stored.
 
-        The stored keys and digests are read (a few bytes per run), the payloads written are only
-        those that changed: the bytes an upsert writes do not grow with the session's history.
+        The stored keys and digests are taken from what this process last wrote where the row says
+        that is still what is stored (`KnownRuns.is_stored_as`), else read (a few bytes per run);
+        the payloads written are only those that changed: the bytes an upsert writes do not grow
+        with the session's history.
         """
-        Run = models.run
-        stored = {
-            key: (digest, position)
-            for key, digest, position in orm.execute(
-                select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
-            )
-        }
+        session_id, incarnation, version = row["session_id"], row[INCARNATION_KEY], row[VERSION_KEY]
+        known = runs.known if runs is not None else None
+        if known is not None and known.is_stored_as(incarnation, version):
+            stored = known.stored
+            if runs is not None and runs.appended and len(stored) == runs.prefix:
+                # stored: the known runs and nothing else, all carried unchanged; the rest is new
+                first = stored[runs.keys[0]][1] if runs.prefix else 0
+                positions = list(range(first, first + len(runs.keys)))
+                after = dict(stored)
+                new = range(runs.prefix, len(runs.keys))
+                after.update((runs.keys[i], (runs.digests[i], positions[i])) for i in new)
+                self._upsert_runs(orm, models, session_id, [(i, positions[i]) for i in new], runs, now)
+                return positions, set(), _StoredRuns(after, incarnation, version)
+        else:
+            Run = models.run
+            stored = {
+                key: (digest, position)
+                for key, digest, position in orm.execute(
+                    select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
+                )
+            }
+            if runs is not None and runs.known is not None and len(runs.known.stored) != len(stored):
+                # another writer added or removed runs since this process last wrote the session:
+                # its known runs are not trusted, every run is digested again (the full path)
+                runs.digest_again()
         if runs is None:
-            return [], set(stored), len(stored)
-        if runs.known is not None and runs.known.stored_count != len(stored):
-            # another writer added or removed runs since this process last wrote the session:
-            # its known runs are not trusted, every run is digested again (the full path)
-            runs.digest_again()
+            return [], set(stored), _StoredRuns(stored, incarnation, version)
         keys = runs.keys
         positions = carried_positions(keys, {key: position for key, (_, position) in stored.items()})
+        after = {
+            key: (digest, position)
+            for key, digest, position in zip(keys, runs.digests, positions, strict=True)
+        }
         changed = [
+            (index, position)
+            for index, (key, (digest, position)) in enumerate(after.items())
+            if stored.get(key) != (digest, position)
+        ]
+        self._upsert_runs(orm, models, session_id, changed, runs, now)
+        elsewhere = stored.keys() - after.keys()
+        after.update((key, stored[key]) for key in elsewhere)
+        return positions, elsewhere, _StoredRuns(after, incarnation, version)
+
+    def _upsert_runs(
+        self,
+        orm: OrmSession,
+        models: SessionModels,
+        session_id: str,
+        changed: list[tuple[int, int]],
+        runs: _Runs,
+        now: int,
+    ) -> None:
+        """Write the runs at these (index, position)s of `runs`, over any stored under their keys."""
+        rows = [
             {
                 "session_id": session_id,
-                "run_key": key,
+                "run_key": runs.keys[index],
                 "position": position,
-                "digest": digest,
-                "payload": run,
+                "digest": runs.digests[index],
+                "payload": runs.runs[index],
                 "created_at": now,
                 "updated_at": now,
             }
-            for position, key, digest, run in zip(positions, keys, runs.digests, runs.runs, strict=True)
-            if stored.get(key) != (digest, position)
+            for index, position in changed
         ]
-        for start in range(0, len(changed), _CHUNK):
-            orm.execute(self._hooks.upsert(models.runs_table, changed[start : start + _CHUNK], _KEEP_RUN))
-        carried = set(keys)
-        elsewhere = stored.keys() - carried
-        return positions, elsewhere, len(carried) + len(elsewhere)
+        upsert = self._hooks.upsert(models.runs_table, _KEEP_RUN)
+        for start in range(0, len(rows), _CHUNK):
+            orm.execute(upsert, rows[start : start + _CHUNK])
 
     def _runs_written_elsewhere(
         self, orm: OrmSession, models: SessionModels, session_id: str, keys: set[str]

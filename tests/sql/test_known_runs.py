@@ -12,10 +12,11 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 
 from agno_orm import AgentSession, WorkflowSessionV2
 from agno_orm.errors import InvalidSessionError, PayloadTooLargeError, SessionConflictError
@@ -266,6 +267,77 @@ def test_a_session_another_process_deleted_and_recreated_is_not_taken_for_the_kn
     assert [r["content"] for r in stored_runs(engine)] == ["answer 0", "answer 1", "answer 2"]
 
 
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements sent to the database inside the block."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def reads_of_run_keys(sent: list[str]) -> list[str]:
+    return [s for s in sent if s.lstrip().upper().startswith("SELECT") and "sessions_runs" in s]
+
+
+def test_stored_run_keys_are_read_back_only_after_another_writer(engine: Engine) -> None:
+    """The keys this process wrote are taken from its cache while the session row says no writer
+    came since (same incarnation, one version more); after another process's write they are read."""
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    with statements(engine) as sent:
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
+    assert reads_of_run_keys(sent) == []
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"].append(run(10))
+        storage.upsert(s)
+        """,
+    )
+    with statements(engine) as sent:
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2), run(3)]}))
+    assert len(reads_of_run_keys(sent)) >= 1
+    assert sorted(r["run_id"] for r in stored_runs(engine)) == ["run-0", "run-1", "run-10", "run-2", "run-3"]
+
+
+def test_upserts_taking_the_known_keys_store_what_a_fresh_process_reads(engine: Engine) -> None:
+    """Appending, editing, removing and reordering runs through the cached path leaves the table
+    as a writer without any cache would: same runs, same order, same positions."""
+    storage = storage_on(engine)
+    steps: list[list[dict[str, Any]]] = [
+        [run(0)],
+        [run(0), run(1)],
+        [run(0), run(1), run(2)],
+        [run(0), run(1, "edited"), run(2), run(3)],
+        [run(0), run(2), run(3)],
+        [run(3), run(0), run(2), run(4)],
+        [run(2), run(4)],  # only the last runs, as a writer that read with runs_limit carries them
+        [run(2), run(4), run(5)],
+    ]
+    for runs in steps:
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [dict(r) for r in runs]}))
+        KNOWN_RUNS.forget(storage._known_key("s1"))
+        # the same upsert again by a process that knows nothing stores the same thing
+        fresh = stored_runs(engine)
+        cached = storage_on(engine)
+        cached.upsert(AgentSession(session_id="s1", memory={"runs": [dict(r) for r in runs]}))
+        assert stored_runs(engine) == fresh
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [dict(r) for r in runs]}))
+        assert stored_runs(engine) == fresh
+    # runs an upsert does not carry stay stored: every run ever carried is there, the last carried in order
+    ids = [r["run_id"] for r in stored_runs(engine)]
+    assert sorted(ids) == [f"run-{i}" for i in range(6)]
+    assert ids.index("run-2") < ids.index("run-4") < ids.index("run-5")
+
+
 def test_delete_then_recreate_in_this_process(engine: Engine) -> None:
     storage = storage_on(engine)
     storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
@@ -375,7 +447,7 @@ def test_the_size_limit_counts_runs_not_encoded_again_exactly(engine: Engine, wa
 
 def test_the_cache_is_bounded_by_sessions_and_by_bytes() -> None:
     def entry(size: int) -> KnownRuns:
-        return KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[size], stored_count=1)
+        return KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[size], stored={"k": ("d", 0)})
 
     cache = KnownRunsCache(max_sessions=3, max_bytes=100)
     for n in range(5):
@@ -405,13 +477,12 @@ def test_many_sessions_do_not_grow_the_process_cache(engine: Engine) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork() in a process with threads
 def test_a_forked_child_starts_with_no_known_runs() -> None:
     KNOWN_RUNS.put(
-        ("db", "table", "s1"), KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[2], stored_count=1)
+        ("db", "table", "s1"),
+        KnownRuns(runs=[{}], keys=["k"], digests=["d"], sizes=[2], stored={"k": ("d", 0)}),
     )
     pid = os.fork()
     if pid == 0:  # the child: its cache is empty, and usable
-        KNOWN_RUNS.put(
-            ("db", "table", "s2"), KnownRuns(runs=[], keys=[], digests=[], sizes=[], stored_count=0)
-        )
+        KNOWN_RUNS.put(("db", "table", "s2"), KnownRuns(runs=[], keys=[], digests=[], sizes=[], stored={}))
         os._exit(0 if len(KNOWN_RUNS) == 1 and KNOWN_RUNS.get(("db", "table", "s1")) is None else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -1,4 +1,4 @@
-"""Revision 0004: every session row has a version, rows written before it included."""
+"""Revisions 0004 and 0005: every session row has a version and an incarnation, older rows too."""
 
 from __future__ import annotations
 
@@ -54,3 +54,45 @@ def test_each_upsert_adds_one_to_the_version(engine: Engine) -> None:
         assert (
             connection.execute(text(f"SELECT version FROM {storage.spec.qualified_name}")).scalar_one() == 3
         )
+
+
+def incarnation(engine: Engine, spec: TableSpec, session_id: str = "s1") -> str | None:
+    with engine.connect() as connection:
+        value = connection.execute(
+            text(f"SELECT incarnation FROM {spec.qualified_name} WHERE session_id = :id"), {"id": session_id}
+        ).scalar_one()
+    return value  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("on_conflict", ["overwrite", "raise"])
+def test_a_row_keeps_its_incarnation_until_deleted_and_rows_from_before_0005_get_one(
+    engine: Engine, on_conflict: str
+) -> None:
+    """Revision 0005: the incarnation tells a writer that a row is still the one it wrote; it is
+    given on insert, kept by every update, new after a delete (whatever the version then)."""
+    schema = "ai" if engine.dialect.name == "postgresql" else None
+    spec = TableSpec("agent", unique_table_name(), schema)
+    migrations.upgrade(engine, [spec], "0004")
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO {spec.qualified_name} (session_id, created_at) VALUES ('s1', 7)")
+        )
+    migrations.upgrade(engine, [spec], "head")
+    assert incarnation(engine, spec) is None
+    storage = SqlStorage(
+        spec.table_name, engine, schema=schema, on_conflict=on_conflict, session_types="pydantic"
+    )
+    session = storage.read("s1")
+    assert session is not None
+    session = storage.upsert(session)
+    first = incarnation(engine, spec)
+    assert first is not None and len(first) == 32
+    storage.upsert(session)
+    assert incarnation(engine, spec) == first
+    storage.delete_session("s1")
+    storage.upsert(AgentSession(session_id="s1"))
+    again = incarnation(engine, spec)
+    assert again is not None and again != first
+    migrations.downgrade(engine, [spec], "0004")
+    columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=schema)}
+    assert "incarnation" not in columns and "version" in columns
