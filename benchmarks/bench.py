@@ -332,6 +332,12 @@ def main() -> None:
         action="store_true",
         help="start a private PostgreSQL server (tests/servers.py), so no other client's writes count as WAL",
     )
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="leave the private server's fsync off, as the tests run it (commits then cost no flush: "
+        "only client and round-trip costs remain); by default it is turned on, as in production",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=100_000)
@@ -352,8 +358,19 @@ def main() -> None:
         from tests.servers import postgres_url
 
         args.pg_url = postgres_url()
+        # The tests' throwaway server runs with fsync off; a benchmark of writes wants commits as
+        # durable as a production server makes them (fsync is reloadable, no restart needed).
+        with create_engine(args.pg_url, isolation_level="AUTOCOMMIT").connect() as connection:
+            connection.execute(text(f"ALTER SYSTEM SET fsync = {'off' if args.no_fsync else 'on'}"))
+            connection.execute(text("SELECT pg_reload_conf()"))
+        time.sleep(0.5)  # the server applies the reload asynchronously
     probes = sorted({1, min(100, args.runs), args.runs})
     pg = create_engine(args.pg_url, pool_size=args.threads + 2)
+    with pg.connect() as connection:
+        settings = {
+            name: connection.execute(text(f"SHOW {name}")).scalar()
+            for name in ("server_version", "fsync", "synchronous_commit")
+        }
     with pg.begin() as connection:
         connection.execute(text("DROP SCHEMA IF EXISTS bench CASCADE"))
         connection.execute(text("CREATE SCHEMA bench"))
@@ -401,10 +418,12 @@ def main() -> None:
         )
         lines.extend(listing_rows(args, backend, engine, suffix))
     header = [
-        f"Run: `benchmarks/run{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d')}",
+        f"Run: `benchmarks/run {' '.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d')}",
         f"Machine: {platform.platform()}, Python {platform.python_version()}",
         f"Versions: agno {version('agno')}, agno_orm {version('agno-orm')}, "
-        f"SQLAlchemy {version('sqlalchemy')}",
+        f"SQLAlchemy {version('sqlalchemy')}, psycopg {version('psycopg')}",
+        f"PostgreSQL {settings['server_version']}: fsync={settings['fsync']}, "
+        f"synchronous_commit={settings['synchronous_commit']}",
         f"Sizes: {args.runs} runs of ~{args.content_bytes} B answers; for listing, {args.sessions:,} "
         f"sessions holding one run with a ~{args.history_bytes} B answer",
         "",

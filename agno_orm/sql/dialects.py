@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, inspect, or_, text
+from sqlalchemy import Connection, Table, and_, bindparam, func, inspect, or_, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
@@ -74,9 +74,17 @@ class DialectHooks:
         failure, busy): nothing of it remains and it may simply be run again."""
         return False
 
-    def equals(self, column: Any, value: str) -> Any:
-        """The condition that a text column holds exactly `value`."""
-        return column == value
+    autocommit_one_statement = False
+    """Whether a read of one statement runs without BEGIN and COMMIT (AUTOCOMMIT): where that saves
+    round trips and setting it costs none (psycopg sets it in the client; MySQL drivers send a SET)."""
+
+    def equals(self, column: Any, name: str) -> Any:
+        """The condition that a text column holds exactly the value bound as `name` (see `bind`)."""
+        return column == bindparam(name)
+
+    def bind(self, name: str, value: str) -> dict[str, Any]:
+        """The parameters of `equals(column, name)` for `value`."""
+        return {name: value}
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -162,6 +170,7 @@ class SqliteHooks(DialectHooks):
 
 class PostgresHooks(DialectHooks):
     name = "postgresql"
+    autocommit_one_statement = True
 
     @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
     def _upsert(
@@ -233,12 +242,15 @@ class MySQLHooks(DialectHooks):
         # deadlock (1213), lock wait timeout (1205): the transaction ends rolled back either way here
         return _mysql_error_code(exc) in (1205, 1213)
 
-    def equals(self, column: Any, value: str) -> Any:
+    def equals(self, column: Any, name: str) -> Any:
         """`=` and `LIKE` the same text: `=` serves the index, but ignores trailing spaces under a
         PAD SPACE collation (MariaDB's and MySQL 5's utf8mb4_bin, so 'alice ' = 'alice'), which
         LIKE, comparing character by character, does not."""
+        return and_(column == bindparam(name), column.like(bindparam(f"{name}_pattern"), escape="\\"))
+
+    def bind(self, name: str, value: str) -> dict[str, Any]:
         escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return and_(column == value, column.like(escaped, escape="\\"))
+        return {name: value, f"{name}_pattern": escaped}
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:

@@ -15,10 +15,22 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pydantic
-from sqlalchemy import Engine, Select, and_, delete, func, insert, inspect, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
@@ -54,7 +66,7 @@ from agno_orm.sessions import (
 from agno_orm.sql import migrations
 from agno_orm.sql._known_runs import KNOWN_RUNS, KnownRuns, copy_runs
 from agno_orm.sql.dialects import DialectHooks, hooks_for
-from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_row_class, session_table
+from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_table
 from agno_orm.storage import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     Storage,
@@ -187,6 +199,92 @@ def _returning_row(stmt: Insert) -> Insert:
     return stmt.returning(*stmt.table.columns)
 
 
+@functools.lru_cache(maxsize=1024)
+def _table_spec(mode: Mode, table_name: str, schema: str | None) -> TableSpec:
+    """`TableSpec(...)`, its names checked once rather than on every use (a storage's mode can change)."""
+    return TableSpec(mode, table_name, schema)
+
+
+_DATABASE_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def _database_key(engine: Engine) -> str:
+    """The engine's URL as text, password hidden: which database a `KNOWN_RUNS` key names (a URL
+    object renders itself to text on every hash)."""
+    key = _DATABASE_KEYS.get(engine)
+    if key is None:
+        key = _DATABASE_KEYS.setdefault(engine, engine.url.render_as_string(hide_password=True))
+    return key
+
+
+# Statements built once per table and shape, with bound parameters: SQLAlchemy then compiles each
+# once, and a call only binds its values (building a statement costs more than running a small one).
+
+
+@functools.cache
+def _read_statement(spec: TableSpec, hooks: DialectHooks, *, by_user: bool) -> Select[Any]:
+    """The session row with the id bound as `session_id` (and the user as `user_id`)."""
+    table = session_table(spec)
+    stmt = select(table).where(hooks.equals(table.c.session_id, "session_id"))
+    if by_user:
+        stmt = stmt.where(hooks.equals(table.c.user_id, "user_id"))
+    return stmt
+
+
+@functools.cache
+def _listing_statement(
+    spec: TableSpec,
+    hooks: DialectHooks,
+    *,
+    by_user: bool,
+    by_entity: bool,
+    since: bool,
+    until: bool,
+    after: bool,
+) -> Select[Any]:
+    """`list_sessions`' query: summaries newest first, filtered by what is given (bound by name:
+    user_id, entity_id, since, until, after_created_at and after_session_id), `limit` rows."""
+    models = session_models(spec)
+    table, Run = models.session_table, models.run
+    run_count = select(func.count()).where(Run.session_id == table.c.session_id).scalar_subquery()
+    stmt = select(
+        table.c.session_id,
+        table.c.user_id,
+        table.c[ENTITY_FIELD[spec.mode]],
+        table.c.session_data["session_name"].as_string(),
+        table.c.created_at,
+        table.c.updated_at,
+        run_count,
+    )
+    if since:
+        stmt = stmt.where(table.c.created_at >= bindparam("since", type_=Integer))
+    if until:
+        stmt = stmt.where(table.c.created_at < bindparam("until", type_=Integer))
+    if after:
+        created_at = bindparam("after_created_at", type_=Integer)
+        stmt = stmt.where(
+            or_(
+                table.c.created_at < created_at,
+                and_(table.c.created_at == created_at, table.c.session_id < bindparam("after_session_id")),
+            )
+        )
+    return _newest_first(stmt, spec, hooks, by_user, by_entity).limit(bindparam("limit", type_=Integer))
+
+
+def _newest_first(
+    stmt: Select[Any], spec: TableSpec, hooks: DialectHooks, by_user: bool, by_entity: bool
+) -> Select[Any]:
+    """`stmt` restricted to the user bound as `user_id` and the entity as `entity_id` where asked,
+    newest first; session_id breaks ties between sessions created in the same second (a stable
+    order, which keyset pagination needs)."""
+    table = session_table(spec)
+    if by_user:
+        stmt = stmt.where(hooks.equals(table.c.user_id, "user_id"))
+    if by_entity:
+        stmt = stmt.where(hooks.equals(table.c[ENTITY_FIELD[spec.mode]], "entity_id"))
+    return stmt.order_by(table.c.created_at.desc(), table.c.session_id.desc())
+
+
 def _run_order(Run: Any) -> tuple[Any, ...]:
     """Runs in order: by position; runs two writers put at one position, by age, then key."""
     return (Run.position, Run.created_at, Run.run_key)
@@ -240,7 +338,6 @@ class SqlStorage(Storage):
         self.auto_upgrade_schema = auto_upgrade_schema
         self.db_engine = db_engine
         self._hooks: DialectHooks = hooks_for(db_engine.dialect.name)
-        self._sessions = sessionmaker(db_engine, expire_on_commit=False)
         self._ready: set[TableSpec] = set()
         self._ready_lock = threading.Lock()
 
@@ -253,7 +350,7 @@ class SqlStorage(Storage):
     @property
     def spec(self) -> TableSpec:
         """The table of the current mode."""
-        return TableSpec(self.mode, self.table_name, self.schema)
+        return _table_spec(self.mode, self.table_name, self.schema)
 
     # -- Storage ---------------------------------------------------------------------------------
 
@@ -289,22 +386,22 @@ class SqlStorage(Storage):
         check_ids(user_id=user_id)
         check_limit(runs_limit)
         models = self._models()
-        equals = self._hooks.equals
-        stmt = select(models.session).where(equals(models.session.session_id, session_id))
-        if user_id is not None:  # "" too: a user filter is never dropped
-            stmt = stmt.where(equals(models.session.user_id, user_id))
+        stmt = _read_statement(self.spec, self._hooks, by_user=user_id is not None)  # "" too: never dropped
+        params = self._hooks.bind("session_id", session_id)
+        if user_id is not None:
+            params.update(self._hooks.bind("user_id", user_id))
 
-        def read_row(orm: OrmSession) -> AnySession | None:
-            row = orm.scalars(stmt).one_or_none()
+        def read_row(connection: Connection) -> AnySession | None:
+            row = connection.execute(stmt, params).one_or_none()
             if row is None:
                 return None
             Run = models.run
             runs = select(Run.payload).where(Run.session_id == session_id)
             if runs_limit is None:
-                payloads = list(orm.scalars(runs.order_by(*_run_order(Run))))
+                payloads = list(connection.scalars(runs.order_by(*_run_order(Run))))
             else:
                 newest_first = runs.order_by(*(c.desc() for c in _run_order(Run))).limit(runs_limit)
-                payloads = list(orm.scalars(newest_first))[::-1]
+                payloads = list(connection.scalars(newest_first))[::-1]
             return self._assemble(row, payloads)
 
         session = self._run("reading a session", read_row)
@@ -314,8 +411,12 @@ class SqlStorage(Storage):
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
         models = self._models()
-        stmt = self._filtered(select(models.session.session_id), user_id, entity_id)
-        return self._run("listing session ids", lambda orm: list(orm.scalars(stmt)))
+        stmt, params = self._filtered(select(models.session_table.c.session_id), user_id, entity_id)
+        return self._run(
+            "listing session ids",
+            lambda connection: list(connection.scalars(stmt, params)),
+            one_statement=True,
+        )
 
     def get_all_sessions(self, user_id: str | None = None, entity_id: str | None = None) -> list[AnySession]:
         return self.get_recent_sessions(user_id, entity_id, limit=None)
@@ -325,10 +426,12 @@ class SqlStorage(Storage):
     ) -> list[AnySession]:
         check_limit(limit)
         models = self._models()
-        stmt = self._filtered(select(models.session), user_id, entity_id).limit(limit)
+        stmt, params = self._filtered(select(models.session_table), user_id, entity_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
 
-        def read_rows(orm: OrmSession) -> list[AnySession]:
-            rows = list(orm.scalars(stmt))
+        def read_rows(connection: Connection) -> list[AnySession]:
+            rows = list(connection.execute(stmt, params))
             Run = models.run
             payloads: dict[str, list[Any]] = {}
             ids = [row.session_id for row in rows]
@@ -338,7 +441,7 @@ class SqlStorage(Storage):
                     .where(Run.session_id.in_(ids[start : start + _CHUNK]))
                     .order_by(Run.session_id, *_run_order(Run))
                 )
-                for run_session_id, payload in orm.execute(runs):
+                for run_session_id, payload in connection.execute(runs):
                     payloads.setdefault(run_session_id, []).append(payload)
             return [self._assemble(row, payloads.get(row.session_id, [])) for row in rows]
 
@@ -356,32 +459,27 @@ class SqlStorage(Storage):
     ) -> SessionPage:
         check_page_limit(limit)
         after = decode_cursor(cursor)
-        models = self._models()
-        Row, Run = models.session, models.run
-        run_count = select(func.count()).where(Run.session_id == Row.session_id).scalar_subquery()
-        stmt = select(
-            Row.session_id,
-            Row.user_id,
-            getattr(Row, ENTITY_FIELD[self.mode]),
-            Row.session_data["session_name"].as_string(),
-            Row.created_at,
-            Row.updated_at,
-            run_count,
+        check_ids(user_id=user_id, entity_id=entity_id)
+        self._models()
+        stmt = _listing_statement(
+            self.spec,
+            self._hooks,
+            by_user=user_id is not None,
+            by_entity=entity_id is not None,
+            since=since is not None,
+            until=until is not None,
+            after=after is not None,
         )
+        params: dict[str, Any] = {"limit": limit + 1, **self._filter_params(user_id, entity_id)}
         if since is not None:
-            stmt = stmt.where(Row.created_at >= since)
+            params["since"] = since
         if until is not None:
-            stmt = stmt.where(Row.created_at < until)
+            params["until"] = until
         if after is not None:
-            created_at, session_id = after
-            stmt = stmt.where(
-                or_(
-                    Row.created_at < created_at,
-                    and_(Row.created_at == created_at, Row.session_id < session_id),
-                )
-            )
-        stmt = self._filtered(stmt, user_id, entity_id).limit(limit + 1)
-        rows = self._run("listing sessions", lambda orm: list(orm.execute(stmt)))
+            params["after_created_at"], params["after_session_id"] = after
+        rows = self._run(
+            "listing sessions", lambda connection: list(connection.execute(stmt, params)), one_statement=True
+        )
         summaries = [
             SessionSummary(
                 session_id=row[0],
@@ -409,14 +507,14 @@ class SqlStorage(Storage):
         raising = self.on_conflict == "raise"
 
         def write(
-            orm: OrmSession,
+            connection: Connection,
         ) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], _StoredRuns]:
             if raising:
-                stored = self._write_if_unchanged(orm, models, record, expected)
+                stored = self._write_if_unchanged(connection, models, record, expected)
             else:
-                stored = self._write_over(orm, models, record)
-            positions, elsewhere, after = self._write_runs(orm, models, stored, runs, now)
-            theirs = self._runs_written_elsewhere(orm, models, session_id, elsewhere)
+                stored = self._write_over(connection, models, record)
+            positions, elsewhere, after = self._write_runs(connection, models, stored, runs, now)
+            theirs = self._runs_written_elsewhere(connection, models, session_id, elsewhere)
             return stored, positions, theirs, after
 
         # With on_conflict="raise" a second try after a commit that may have happened would find
@@ -449,15 +547,17 @@ class SqlStorage(Storage):
         check_ids(user_id=user_id)
         models = self._models()
         Row, Run = models.session, models.run
-        stmt = delete(Row).where(self._hooks.equals(Row.session_id, session_id))
+        stmt = delete(Row).where(self._hooks.equals(Row.session_id, "session_id"))
+        params = self._hooks.bind("session_id", session_id)
         if user_id is not None:
-            stmt = stmt.where(self._hooks.equals(Row.user_id, user_id))
+            stmt = stmt.where(self._hooks.equals(Row.user_id, "user_id"))
+            params.update(self._hooks.bind("user_id", user_id))
 
-        def delete_rows(orm: OrmSession) -> bool:
-            if not orm.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        def delete_rows(connection: Connection) -> bool:
+            if not connection.execute(stmt, params).rowcount:
                 return False
             # not left to ON DELETE CASCADE: SQLite enforces it only where a pragma is set
-            orm.execute(delete(Run).where(Run.session_id == session_id))
+            connection.execute(delete(Run).where(Run.session_id == session_id))
             return True
 
         try:
@@ -474,7 +574,9 @@ class SqlStorage(Storage):
         self._ensure_ready(spec)
         return session_models(spec)
 
-    def _write_over(self, orm: OrmSession, models: SessionModels, record: dict[str, Any]) -> dict[str, Any]:
+    def _write_over(
+        self, connection: Connection, models: SessionModels, record: dict[str, Any]
+    ) -> dict[str, Any]:
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
@@ -487,13 +589,13 @@ class SqlStorage(Storage):
                     table, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id", fill=INCARNATION_KEY
                 )
             )
-            row = orm.execute(stmt, values).mappings().one_or_none()
+            row = connection.execute(stmt, values).mappings().one_or_none()
             if row is None:
                 raise not_the_owner(session_id, self.spec.qualified_name)
             stored = dict(row)
         else:
             # The row stays locked to this transaction from here.
-            owner = orm.execute(
+            owner = connection.execute(
                 select(table.c.session_id, table.c.user_id)
                 .where(table.c.session_id == session_id)
                 .with_for_update()
@@ -502,20 +604,20 @@ class SqlStorage(Storage):
                 self._check_same_id(session_id, owner.session_id)
                 values["user_id"] = self._owner(record, owner.user_id)
             stmt = self._hooks.upsert(table, _KEEP_ON_UPDATE, bump=VERSION_KEY, fill=INCARNATION_KEY)
-            orm.execute(stmt, values)
-            stored = self._stored_row(orm, models, session_id)
+            connection.execute(stmt, values)
+            stored = self._stored_row(connection, models, session_id)
         self._check_same_id(session_id, stored["session_id"])
         return stored
 
     def _write_if_unchanged(
-        self, orm: OrmSession, models: SessionModels, record: dict[str, Any], expected: int
+        self, connection: Connection, models: SessionModels, record: dict[str, Any], expected: int
     ) -> dict[str, Any]:
         """Write the session row if its stored version is `expected` (ABSENT: if there is none),
         else raise SessionConflictError; return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
-        row = orm.execute(
+        row = connection.execute(
             select(table.c.session_id, table.c.user_id, table.c.version)
             .where(table.c.session_id == session_id)
             .with_for_update()
@@ -528,7 +630,7 @@ class SqlStorage(Storage):
             record = {**record, "user_id": self._owner(record, row.user_id)}
         if found is None:
             try:
-                orm.execute(
+                connection.execute(
                     insert(table).values({**record, VERSION_KEY: 1, INCARNATION_KEY: secrets.token_hex(16)})
                 )
             except IntegrityError as exc:  # inserted meanwhile: the next try finds it, a conflict
@@ -536,7 +638,7 @@ class SqlStorage(Storage):
         else:
             changes = {name: value for name, value in record.items() if name not in _KEEP_ON_UPDATE}
             # the version in the WHERE clause too: where the row lock does not hold, it still does
-            updated = orm.execute(
+            updated = connection.execute(
                 update(table)
                 .where(table.c.session_id == session_id, table.c.version == found)
                 .values(
@@ -547,9 +649,9 @@ class SqlStorage(Storage):
                     }
                 )
             )
-            if updated.rowcount != 1:  # type: ignore[attr-defined]
+            if updated.rowcount != 1:
                 raise _Raced
-        return self._stored_row(orm, models, session_id)
+        return self._stored_row(connection, models, session_id)
 
     def _owner(self, record: dict[str, Any], stored_user_id: str | None) -> str | None:
         """The user the session has once `record` is written over one stored for `stored_user_id`."""
@@ -565,13 +667,15 @@ class SqlStorage(Storage):
                 "(this table's collation ignores trailing spaces); nothing was written"
             )
 
-    def _stored_row(self, orm: OrmSession, models: SessionModels, session_id: str) -> dict[str, Any]:
-        Row = models.session
-        return self._row_record(orm.scalars(select(Row).where(Row.session_id == session_id)).one())
+    def _stored_row(self, connection: Connection, models: SessionModels, session_id: str) -> dict[str, Any]:
+        table = models.session_table
+        return self._row_record(
+            connection.execute(select(table).where(table.c.session_id == session_id)).one()
+        )
 
     def _known_table(self, spec: TableSpec) -> tuple[Hashable, ...]:
         """The start of the `KNOWN_RUNS` keys of `spec`'s sessions in this storage's database."""
-        return (self.db_engine.url, spec)
+        return (_database_key(self.db_engine), spec)
 
     def _known_key(self, session_id: str) -> tuple[Hashable, ...]:
         return (*self._known_table(self.spec), session_id)
@@ -631,7 +735,7 @@ class SqlStorage(Storage):
         return record, _Runs(encoded, digests, sizes, keys, reused, known, raw, prefix)
 
     def _write_runs(
-        self, orm: OrmSession, models: SessionModels, row: dict[str, Any], runs: _Runs | None, now: int
+        self, connection: Connection, models: SessionModels, row: dict[str, Any], runs: _Runs | None, now: int
     ) -> tuple[list[int], set[str], _StoredRuns]:
         """Write the runs that are new, changed or moved, once the session `row` is written; return
         their positions (`runs.carried_positions`), the keys of the stored runs they do not carry,
@@ -653,13 +757,13 @@ class SqlStorage(Storage):
                 after = dict(stored)
                 new = range(runs.prefix, len(runs.keys))
                 after.update((runs.keys[i], (runs.digests[i], positions[i])) for i in new)
-                self._upsert_runs(orm, models, session_id, [(i, positions[i]) for i in new], runs, now)
+                self._upsert_runs(connection, models, session_id, [(i, positions[i]) for i in new], runs, now)
                 return positions, set(), _StoredRuns(after, incarnation, version)
         else:
             Run = models.run
             stored = {
                 key: (digest, position)
-                for key, digest, position in orm.execute(
+                for key, digest, position in connection.execute(
                     select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
                 )
             }
@@ -680,14 +784,14 @@ class SqlStorage(Storage):
             for index, (key, (digest, position)) in enumerate(after.items())
             if stored.get(key) != (digest, position)
         ]
-        self._upsert_runs(orm, models, session_id, changed, runs, now)
+        self._upsert_runs(connection, models, session_id, changed, runs, now)
         elsewhere = stored.keys() - after.keys()
         after.update((key, stored[key]) for key in elsewhere)
         return positions, elsewhere, _StoredRuns(after, incarnation, version)
 
     def _upsert_runs(
         self,
-        orm: OrmSession,
+        connection: Connection,
         models: SessionModels,
         session_id: str,
         changed: list[tuple[int, int]],
@@ -709,10 +813,10 @@ class SqlStorage(Storage):
         ]
         upsert = self._hooks.upsert(models.runs_table, _KEEP_RUN)
         for start in range(0, len(rows), _CHUNK):
-            orm.execute(upsert, rows[start : start + _CHUNK])
+            connection.execute(upsert, rows[start : start + _CHUNK])
 
     def _runs_written_elsewhere(
-        self, orm: OrmSession, models: SessionModels, session_id: str, keys: set[str]
+        self, connection: Connection, models: SessionModels, session_id: str, keys: set[str]
     ) -> list[tuple[int, int, Any]]:
         """The stored runs with these `keys` (runs this upsert did not carry: another writer's),
         as (position, 1, payload) in their stored order.
@@ -728,7 +832,7 @@ class SqlStorage(Storage):
             query = query.where(Run.run_key.in_(keys))
         return [
             (position, 1, payload)
-            for key, position, payload in orm.execute(query.order_by(*_run_order(Run)))
+            for key, position, payload in connection.execute(query.order_by(*_run_order(Run)))
             if key in keys
         ]
 
@@ -738,25 +842,34 @@ class SqlStorage(Storage):
         return self._from_record(record)
 
     def _row_record(self, row: Any) -> dict[str, Any]:
-        return {c.name: getattr(row, c.key) for c in session_table(self.spec).columns}
+        """A session row (selected from the session table) as a dict by column name."""
+        return dict(row._mapping)
 
-    def _filtered(self, stmt: Select[Any], user_id: str | None, entity_id: str | None) -> Select[Any]:
+    def _filtered(
+        self, stmt: Select[Any], user_id: str | None, entity_id: str | None
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """`stmt` restricted to the user and entity given, newest first (`_newest_first`), and the
+        values to bind."""
         check_ids(user_id=user_id, entity_id=entity_id)
-        row_class = session_row_class(self.spec)
+        filtered = _newest_first(stmt, self.spec, self._hooks, user_id is not None, entity_id is not None)
+        return filtered, self._filter_params(user_id, entity_id)
+
+    def _filter_params(self, user_id: str | None, entity_id: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
         if user_id is not None:
-            stmt = stmt.where(self._hooks.equals(row_class.user_id, user_id))
+            params.update(self._hooks.bind("user_id", user_id))
         if entity_id is not None:
-            stmt = stmt.where(self._hooks.equals(getattr(row_class, ENTITY_FIELD[self.mode]), entity_id))
-        # session_id breaks ties between sessions created in the same second: a stable order.
-        return stmt.order_by(row_class.created_at.desc(), row_class.session_id.desc())
+            params.update(self._hooks.bind("entity_id", entity_id))
+        return params
 
     def _run(
         self,
         action: str,
-        work: Callable[[OrmSession], T],
+        work: Callable[[Connection], T],
         *,
         write: bool = False,
         repeatable: bool = True,
+        one_statement: bool = False,
     ) -> T:
         """`work` done in one transaction, errors translated, tried again where that is safe.
 
@@ -769,11 +882,16 @@ class SqlStorage(Storage):
             for attempt in range(1, _MAX_ATTEMPTS + 1):
                 committing = False
                 try:
-                    with self._sessions() as orm, orm.begin():
-                        if write:
-                            self._hooks.begin_write(orm.connection())
-                        result = work(orm)
-                        committing = True  # leaving the block commits
+                    with self.db_engine.connect() as connection:
+                        if one_statement and self._hooks.autocommit_one_statement:
+                            # one SELECT is consistent on its own: no BEGIN and COMMIT round trips
+                            connection.execution_options(isolation_level="AUTOCOMMIT")
+                            return work(connection)
+                        with connection.begin():
+                            if write:
+                                self._hooks.begin_write(connection)
+                            result = work(connection)
+                            committing = True  # leaving the block commits
                     return result
                 except _Raced:
                     pass

@@ -170,25 +170,28 @@ def test_revision_0003_moves_runs_out_and_back(engine: Engine, mode: str) -> Non
 # -- listings are served by indexes -------------------------------------------------------------------------
 
 
-def plan(engine: Engine, statement: Any) -> str:
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+def plan(engine: Engine, statement: tuple[str, Any]) -> str:
+    """The query plan of a statement as the driver received it (SQL text and its parameters)."""
+    sql, parameters = statement
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # Tiny test tables make a scan and a sort cheapest; what matters is that an index can
             # serve the query in order: with those disabled, a plan that still sorts has no such index.
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
                 connection.execute(text(f"SET {setting} = off"))
-            return "\n".join(row[0] for row in connection.execute(text(f"EXPLAIN {compiled}")))
-        return "\n".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+            return "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", parameters))
+        return "\n".join(
+            row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        )
 
 
-def listing_statements(storage: SqlStorage) -> dict[str, Any]:
+def listing_statements(storage: SqlStorage) -> dict[str, tuple[str, Any]]:
     """The first statement each listing method runs (the listing; runs are read after it)."""
-    captured: list[str] = []
+    captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
-            captured.append(context.compiled.statement if context.compiled is not None else statement)
+            captured.append((statement, parameters))
 
     event.listen(storage.db_engine, "before_cursor_execute", capture)
     try:
@@ -198,10 +201,13 @@ def listing_statements(storage: SqlStorage) -> dict[str, Any]:
             "ids by entity": lambda: storage.get_all_session_ids(entity_id="a1"),
             "ids": lambda: storage.get_all_session_ids(),
             "summaries by user": lambda: storage.list_sessions(user_id="u1", limit=5),
+            "summaries by user, next page": lambda: storage.list_sessions(
+                user_id="u1", limit=2, cursor=storage.list_sessions(user_id="u1", limit=2).next_cursor
+            ),
         }.items():
             captured.clear()
             call()
-            result[name] = captured[0]
+            result[name] = captured[-1] if name.endswith("next page") else captured[0]
         return result
     finally:
         event.remove(storage.db_engine, "before_cursor_execute", capture)
