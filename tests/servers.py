@@ -206,8 +206,10 @@ class PrivatePostgres(PrivateServer):
         return _as_user(self.owner, [str(self.bindir / "pg_ctl"), "-D", str(self.data), *args])
 
     def start(self) -> None:
+        # fsync off unless AGNO_ORM_TEST_PG_FSYNC=on (benchmarks/run: commits as durable as in production)
+        fsync = "on" if os.environ.get("AGNO_ORM_TEST_PG_FSYNC") == "on" else "off"
         options = (
-            f"-p {self.port} -k {shlex.quote(str(self.base))} -c listen_addresses=127.0.0.1 -c fsync=off"
+            f"-p {self.port} -k {shlex.quote(str(self.base))} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
         )
         # -l sends the server's output to a file; without it the daemon would hold our pipes open.
         timeout = str(int(START_TIMEOUT))
