@@ -193,7 +193,7 @@ def _one_connection(engine: Engine) -> contextlib.AbstractContextManager[Any]:
         return _CONNECTION_LOCKS.setdefault(engine, threading.RLock())
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # as DialectHooks.upsert's own cache: bounded as that one is
 def _returning_row(stmt: Insert) -> Insert:
     """`stmt` returning the whole row it wrote; made once per statement (`DialectHooks.upsert`)."""
     return stmt.returning(*stmt.table.columns)
