@@ -18,6 +18,13 @@ from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 HAVE_GREENLET = importlib.util.find_spec("greenlet") is not None
 
+if HAVE_GREENLET:
+    # SQLAlchemy imports greenlet on first use, and not thread-safely: two threads making their
+    # first call at once can recurse until RecursionError (sqlalchemy.util.concurrency's
+    # `_concurrency_shim` finds greenlet imported before its own attributes are set). Done here,
+    # once, while this module is imported (under the import lock).
+    in_greenlet()
+
 
 def in_async_operation() -> bool:
     """Whether this code runs inside an async storage's operation (SQLAlchemy's greenlet)."""

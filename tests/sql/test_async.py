@@ -205,3 +205,40 @@ def test_without_greenlet_the_sync_storages_work_and_the_async_ones_name_the_ext
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'agno-orm[asyncio]'" in result.stdout
+
+
+FIRST_CALLS_FROM_THREADS = """
+import threading
+import agno_orm
+from sqlalchemy.util import concurrency
+
+# SQLAlchemy sets up greenlet on its first use, not thread-safely (threads making the first call
+# together recursed until RecursionError in a 4-process x 4-thread SQLite test): importing
+# agno_orm has done it already, so no thread of a sync storage can race it.
+shim = concurrency._concurrency_shim
+print(type(shim).getcurrent.__get__(shim) is not None)
+barrier = threading.Barrier(16)
+errors = []
+
+def first_call():
+    barrier.wait()
+    try:
+        agno_orm._greenlets.in_async_operation()
+    except BaseException as exc:
+        errors.append(exc)
+
+threads = [threading.Thread(target=first_call) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(errors)
+"""
+
+
+def test_importing_agno_orm_sets_up_sqlalchemys_greenlet_support_before_any_thread_needs_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_CALLS_FROM_THREADS], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "[]"]
