@@ -94,15 +94,13 @@ def run_keys(runs: list[Any], digests: list[str], *, known: Sequence[str] = ()) 
         raise ValueError("run_keys: one digest per run, and no more known keys than runs")
     keys: list[str] = list(known)
     taken: set[str] = set(keys)
-    occurrences: dict[str, int] = {}
-    for key in keys:
-        if key.startswith("c:"):  # "c:<digest>:<seen>" (ids are keyed "id:..." or "idh:...")
-            digest = key[2 : key.rindex(":")]
-            occurrences[digest] = occurrences.get(digest, 0) + 1
+    occurrences: dict[str, int] | None = None  # counted from the known keys when first needed
     for position in range(len(keys), len(runs)):
         run, digest = runs[position], digests[position]
         declared = _declared_run_id(run)
         if declared is None:
+            if occurrences is None:
+                occurrences = _content_key_counts(keys)
             seen = occurrences.get(digest, 0)
             occurrences[digest] = seen + 1
             key = f"c:{digest}:{seen}"
@@ -115,6 +113,17 @@ def run_keys(runs: list[Any], digests: list[str], *, known: Sequence[str] = ()) 
         taken.add(key)
         keys.append(key)
     return keys
+
+
+def _content_key_counts(keys: list[str]) -> dict[str, int]:
+    """How many runs keyed by content (`c:<digest>:<seen>`) each digest has among `keys` (ids are
+    keyed "id:..." or "idh:...")."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        if key.startswith("c:"):
+            digest = key[2 : key.rindex(":")]
+            counts[digest] = counts.get(digest, 0) + 1
+    return counts
 
 
 def carried_positions(keys: list[str], stored: dict[str, int]) -> list[int]:

@@ -22,6 +22,13 @@ than the entry says (another writer added or deleted runs) does not trust the en
 and digests every run again. A session deleted and written again elsewhere has another
 incarnation, whatever its version.
 
+A read uses an entry too: when the session row it reads has the entry's incarnation and version
+(no writer since that upsert) and the entry's stored runs are the ones it carried (no other
+writer's run kept beside them), the stored runs are the entry's, in its order. The read returns
+fresh dicts and lists copied from them (`copy_runs`: strings and numbers, being immutable, are
+shared), so a caller mutating what it read cannot reach the entry, and the next upsert's `==`
+finds equal strings by identity instead of comparing their characters.
+
 Known limitation: `==` cannot see a change between values that Python finds equal and JSON does
 not, in a run already written: True -> 1, 1 -> 1.0, 0.0 -> -0.0, 1 -> Decimal("1"), or an
 object whose `__eq__` says it equals anything. Such a change of an already-written run is not
@@ -85,6 +92,16 @@ class KnownRuns:
         writer came between that upsert and this one, which holds the row until it commits)."""
         return (
             self.incarnation is not None and incarnation == self.incarnation and version == self.version + 1
+        )
+
+    def is_all_stored(self, incarnation: str | None, version: int) -> bool:
+        """Whether these runs are all the session holds, told by its row as read: the incarnation
+        and version this entry's upsert left, and no run stored beside the ones it carried."""
+        return (
+            self.incarnation is not None
+            and incarnation == self.incarnation
+            and version == self.version
+            and len(self.stored) == len(self.runs)
         )
 
 

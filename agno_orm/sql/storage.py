@@ -309,7 +309,8 @@ class SqlStorage(Storage):
     per-process cache of private copies), and reads the stored run keys back only when another
     writer may have come between (the row's incarnation and version say so): its cost grows with
     the history by that comparison, in memory. The session it returns holds the caller's own runs
-    where they equal the remembered ones (not copies).
+    where they equal the remembered ones (not copies). A read of a session whose row says its runs
+    are still those this process wrote copies them from that memory instead of fetching them.
     """
 
     def __init__(
@@ -393,10 +394,17 @@ class SqlStorage(Storage):
         if user_id is not None:
             params.update(self._hooks.bind("user_id", user_id))
 
+        known_key = self._known_key(session_id)
+
         def read_row(connection: Connection) -> AnySession | None:
             row = connection.execute(stmt, params).one_or_none()
             if row is None:
                 return None
+            known = KNOWN_RUNS.get(known_key)
+            if known is not None and known.is_all_stored(row.incarnation, row.version):
+                # the runs this process wrote are what is stored: copied from memory, not fetched
+                first = 0 if runs_limit is None else max(0, len(known.runs) - runs_limit)
+                return self._assemble(row, copy_runs(known.runs[first:]))
             Run = models.run
             runs = select(Run.payload).where(Run.session_id == session_id)
             if runs_limit is None:

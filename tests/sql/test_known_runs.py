@@ -308,6 +308,106 @@ def test_stored_run_keys_are_read_back_only_after_another_writer(engine: Engine)
     assert sorted(r["run_id"] for r in stored_runs(engine)) == ["run-0", "run-1", "run-10", "run-2", "run-3"]
 
 
+def runs_of(session: Any) -> list[Any]:
+    return session.runs if isinstance(session, WorkflowSessionV2) else session.memory["runs"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode", ["agent", "workflow_v2"])
+def test_a_read_after_this_processs_upsert_takes_the_runs_from_memory(engine: Engine, mode: str) -> None:
+    """The session row says its runs are the ones this process wrote last (same incarnation and
+    version, no run stored beside them): they are not fetched, and the read returns what a
+    process that never wrote the session reads from the database."""
+    storage = storage_on(engine, mode=mode)
+    runs = [run(i) for i in range(5)]
+    fields: dict[str, Any] = {"runs": runs} if mode == "workflow_v2" else {"memory": {"runs": runs}}
+    session_class = WorkflowSessionV2 if mode == "workflow_v2" else AgentSession
+    storage.upsert(session_class(session_id="s1", **fields))
+    with statements(engine) as sent:
+        whole = storage.read("s1")
+        last_two = storage.read("s1", runs_limit=2)
+        none = storage.read("s1", runs_limit=0)
+        more_than_stored = storage.read("s1", runs_limit=50)
+    assert reads_of_run_keys(sent) == []
+    assert runs_of(whole) == runs
+    assert runs_of(last_two) == runs[-2:]
+    assert runs_of(none) == []
+    assert runs_of(more_than_stored) == runs
+    KNOWN_RUNS.clear()
+    from_the_database = storage_on(engine, mode=mode).read("s1")
+    assert from_the_database == whole
+
+
+def test_runs_read_from_memory_are_the_callers_to_mutate(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    session = storage.read("s1")
+    assert session is not None and session.memory is not None
+    session.memory["runs"][0]["messages"][0]["content"] = "mutated after the read"
+    session.memory["runs"][1]["content"] = "mutated too"
+    again = storage.read("s1")
+    assert again is not None and again.memory == {"runs": [run(0), run(1)]}  # not the caller's objects
+    storage.upsert(session)  # the agent's turn: read, change, write back
+    stored = stored_runs(engine)
+    assert stored[0]["messages"][0]["content"] == "mutated after the read"
+    assert stored[1]["content"] == "mutated too"
+
+
+def test_a_read_after_another_writer_fetches_the_runs(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"][0]["content"] = "changed elsewhere"
+        s.memory["runs"].append(run(2))
+        storage.upsert(s)
+        """,
+    )
+    with statements(engine) as sent:
+        session = storage.read("s1")
+    assert len(reads_of_run_keys(sent)) == 1
+    assert session is not None
+    assert [r["content"] for r in session.memory["runs"]] == ["changed elsewhere", "answer 1", "answer 2"]  # type: ignore[attr-defined]
+
+
+def test_runs_this_process_did_not_carry_are_fetched_by_its_reads(engine: Engine) -> None:
+    """An upsert that kept another writer's run (it did not carry it) knows of it only by key:
+    the next read fetches the runs, and returns that one too."""
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"].append(run(10))
+        storage.upsert(s)
+        """,
+    )
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    with statements(engine) as sent:
+        session = storage.read("s1")
+    assert len(reads_of_run_keys(sent)) == 1
+    assert session is not None
+    assert sorted(r["run_id"] for r in session.memory["runs"]) == ["run-0", "run-1", "run-10"]  # type: ignore[attr-defined]
+
+
+def test_a_read_of_a_session_deleted_and_recreated_elsewhere_returns_the_new_one(engine: Engine) -> None:
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    other_process(
+        engine,
+        """
+        storage.delete_session("s1")
+        storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1, "recreated")]}))
+        """,
+    )
+    # same version (1) and run count as this process remembers, another incarnation
+    session = storage.read("s1")
+    assert session is not None
+    assert [r["content"] for r in session.memory["runs"]] == ["answer 0", "recreated 1"]  # type: ignore[attr-defined]
+
+
 def test_upserts_taking_the_known_keys_store_what_a_fresh_process_reads(engine: Engine) -> None:
     """Appending, editing, removing and reordering runs through the cached path leaves the table
     as a writer without any cache would: same runs, same order, same positions."""
