@@ -53,10 +53,10 @@ class DialectHooks:
         Built once per table and arguments: the statement holds no values, so SQLAlchemy compiles
         it once and each upsert only binds its row.
         """
-        return self._upsert(table, keep_on_update, bump, owner, fill)
+        return self._cached_upsert(table, keep_on_update, bump, owner, fill)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
-    def _upsert(
+    def _cached_upsert(
         self,
         table: Table,
         keep_on_update: frozenset[str],
@@ -64,6 +64,17 @@ class DialectHooks:
         owner: str | None,
         fill: str | None,
     ) -> Insert:
+        return self._build_upsert(table, keep_on_update, bump, owner, fill)
+
+    def _build_upsert(
+        self,
+        table: Table,
+        keep_on_update: frozenset[str],
+        bump: str | None,
+        owner: str | None,
+        fill: str | None,
+    ) -> Insert:
+        """The statement of `upsert`, built (once per arguments: `upsert` caches it)."""
         raise NotImplementedError(f"no upsert for dialect {self.name}")
 
     def begin_write(self, connection: Connection) -> None:
@@ -129,8 +140,7 @@ def _on_conflict_do_update(
 class SqliteHooks(DialectHooks):
     name = "sqlite"
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
-    def _upsert(
+    def _build_upsert(
         self,
         table: Table,
         keep_on_update: frozenset[str],
@@ -172,8 +182,7 @@ class PostgresHooks(DialectHooks):
     name = "postgresql"
     autocommit_one_statement = True
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
-    def _upsert(
+    def _build_upsert(
         self,
         table: Table,
         keep_on_update: frozenset[str],
@@ -214,8 +223,7 @@ class MySQLHooks(DialectHooks):
     name = "mysql"
     upsert_returns_row = False
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
-    def _upsert(
+    def _build_upsert(
         self,
         table: Table,
         keep_on_update: frozenset[str],
