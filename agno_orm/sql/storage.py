@@ -271,6 +271,19 @@ def _listing_statement(
     return _newest_first(stmt, spec, hooks, by_user, by_entity).limit(bindparam("limit", type_=Integer))
 
 
+@functools.cache
+def _sessions_statement(
+    spec: TableSpec, hooks: DialectHooks, *, ids_only: bool, by_user: bool, by_entity: bool, limited: bool
+) -> Select[Any]:
+    """Session rows (or only their ids) newest first, filtered by what is given (bound by name:
+    user_id, entity_id), at most `limit` rows where `limited`."""
+    table = session_table(spec)
+    stmt = _newest_first(
+        select(table.c.session_id) if ids_only else select(table), spec, hooks, by_user, by_entity
+    )
+    return stmt.limit(bindparam("limit", type_=Integer)) if limited else stmt
+
+
 def _newest_first(
     stmt: Select[Any], spec: TableSpec, hooks: DialectHooks, by_user: bool, by_entity: bool
 ) -> Select[Any]:
@@ -394,17 +407,13 @@ class SqlStorage(Storage):
         if user_id is not None:
             params.update(self._hooks.bind("user_id", user_id))
 
-        known_key = self._known_key(session_id)
-
         def read_row(connection: Connection) -> AnySession | None:
             row = connection.execute(stmt, params).one_or_none()
             if row is None:
                 return None
-            known = KNOWN_RUNS.get(known_key)
-            if known is not None and known.is_all_stored(row.incarnation, row.version):
-                # the runs this process wrote are what is stored: copied from memory, not fetched
-                first = 0 if runs_limit is None else max(0, len(known.runs) - runs_limit)
-                return self._assemble(row, copy_runs(known.runs[first:]))
+            remembered = self._remembered_runs(row, runs_limit)
+            if remembered is not None:
+                return self._assemble(row, remembered)
             Run = models.run
             runs = select(Run.payload).where(Run.session_id == session_id)
             if runs_limit is None:
@@ -420,8 +429,8 @@ class SqlStorage(Storage):
         return session
 
     def get_all_session_ids(self, user_id: str | None = None, entity_id: str | None = None) -> list[str]:
-        models = self._models()
-        stmt, params = self._filtered(select(models.session_table.c.session_id), user_id, entity_id)
+        self._ensure_ready(self.spec)
+        stmt, params = self._filtered(user_id, entity_id, ids_only=True)
         return self._run(
             "listing session ids",
             lambda connection: list(connection.scalars(stmt, params)),
@@ -436,15 +445,19 @@ class SqlStorage(Storage):
     ) -> list[AnySession]:
         check_limit(limit)
         models = self._models()
-        stmt, params = self._filtered(select(models.session_table), user_id, entity_id)
-        if limit is not None:
-            stmt = stmt.limit(limit)
+        stmt, params = self._filtered(user_id, entity_id, ids_only=False, limit=limit)
 
         def read_rows(connection: Connection) -> list[AnySession]:
             rows = list(connection.execute(stmt, params))
             Run = models.run
             payloads: dict[str, list[Any]] = {}
-            ids = [row.session_id for row in rows]
+            ids = []  # the sessions whose runs are fetched: those not remembered as stored
+            for row in rows:
+                remembered = self._remembered_runs(row)
+                if remembered is None:
+                    ids.append(row.session_id)
+                else:
+                    payloads[row.session_id] = remembered
             for start in range(0, len(ids), _CHUNK):
                 runs = (
                     select(Run.session_id, Run.payload)
@@ -470,7 +483,7 @@ class SqlStorage(Storage):
         check_page_limit(limit)
         after = decode_cursor(cursor)
         check_ids(user_id=user_id, entity_id=entity_id)
-        self._models()
+        self._ensure_ready(self.spec)
         stmt = _listing_statement(
             self.spec,
             self._hooks,
@@ -856,13 +869,33 @@ class SqlStorage(Storage):
         return dict(row._mapping)
 
     def _filtered(
-        self, stmt: Select[Any], user_id: str | None, entity_id: str | None
+        self, user_id: str | None, entity_id: str | None, *, ids_only: bool, limit: int | None = None
     ) -> tuple[Select[Any], dict[str, Any]]:
-        """`stmt` restricted to the user and entity given, newest first (`_newest_first`), and the
-        values to bind."""
+        """The session rows (or ids) of the user and entity given, newest first, at most `limit`
+        (`_sessions_statement`), and the values to bind."""
         check_ids(user_id=user_id, entity_id=entity_id)
-        filtered = _newest_first(stmt, self.spec, self._hooks, user_id is not None, entity_id is not None)
-        return filtered, self._filter_params(user_id, entity_id)
+        stmt = _sessions_statement(
+            self.spec,
+            self._hooks,
+            ids_only=ids_only,
+            by_user=user_id is not None,
+            by_entity=entity_id is not None,
+            limited=limit is not None,
+        )
+        params = self._filter_params(user_id, entity_id)
+        if limit is not None:
+            params["limit"] = limit
+        return stmt, params
+
+    def _remembered_runs(self, row: Any, runs_limit: int | None = None) -> list[Any] | None:
+        """The session's runs (its last `runs_limit`) copied from what this process last wrote,
+        where the session `row` as read says they are what is stored (`KnownRuns.is_all_stored`);
+        None where they have to be fetched."""
+        known = KNOWN_RUNS.get(self._known_key(row.session_id))
+        if known is None or not known.is_all_stored(row.incarnation, row.version):
+            return None
+        first = 0 if runs_limit is None else max(0, len(known.runs) - runs_limit)
+        return copy_runs(known.runs[first:])
 
     def _filter_params(self, user_id: str | None, entity_id: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {}

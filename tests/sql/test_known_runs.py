@@ -408,6 +408,33 @@ def test_a_read_of_a_session_deleted_and_recreated_elsewhere_returns_the_new_one
     assert [r["content"] for r in session.memory["runs"]] == ["answer 0", "recreated 1"]  # type: ignore[attr-defined]
 
 
+def test_recent_sessions_take_the_runs_of_sessions_this_process_wrote_last_from_memory(
+    engine: Engine,
+) -> None:
+    storage = storage_on(engine)
+    for i in range(3):
+        storage.upsert(AgentSession(session_id=f"s{i}", user_id="u", memory={"runs": [run(i), run(10 + i)]}))
+    with statements(engine) as sent:
+        recent = storage.get_recent_sessions(user_id="u", limit=None)
+    assert reads_of_run_keys(sent) == []
+    assert [runs_of(s) for s in recent] == [[run(i), run(10 + i)] for i in (2, 1, 0)]
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"].append(run(99))
+        storage.upsert(s)
+        """,
+    )
+    with statements(engine) as sent:
+        recent = storage.get_recent_sessions(user_id="u", limit=2)
+        everything = storage.get_all_sessions()
+    assert len(reads_of_run_keys(sent)) == 2  # one per call, for s1 only
+    assert [runs_of(s) for s in recent] == [[run(2), run(12)], [run(1), run(11), run(99)]]
+    KNOWN_RUNS.clear()
+    assert storage_on(engine).get_all_sessions() == everything
+
+
 def test_upserts_taking_the_known_keys_store_what_a_fresh_process_reads(engine: Engine) -> None:
     """Appending, editing, removing and reordering runs through the cached path leaves the table
     as a writer without any cache would: same runs, same order, same positions."""
