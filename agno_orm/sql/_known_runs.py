@@ -35,6 +35,13 @@ object whose `__eq__` says it equals anything. Such a change of an already-writt
 written (nor refused by the codec) while this process knows the run; a new or otherwise changed
 run is encoded and checked as always.
 
+Trusted, too: that a session row's incarnation and version name one state of its runs, since
+every upsert moves the version on. A database set back behind the process's back to an earlier
+state and then written to up to the same version again (restored from a backup while the
+process ran, or a failover to a replica that had not received the last commits) breaks that:
+while the process remembers such a session, its reads return the runs it wrote and its upserts
+do not write them again. Restart the processes using a database after restoring it.
+
 Entries are copies the caller cannot reach: the runs a caller passed in or got back are never
 the ones kept here (for a run equal to its known copy, an upsert hands back the caller's own
 run), so mutating a session after an upsert cannot change what the next upsert compares with.
