@@ -426,10 +426,20 @@ def test_recent_sessions_take_the_runs_of_sessions_this_process_wrote_last_from_
         storage.upsert(s)
         """,
     )
-    with statements(engine) as sent:
+    fetched_for: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if reads_of_run_keys([statement]):
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            fetched_for.extend(str(value) for value in values)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
         recent = storage.get_recent_sessions(user_id="u", limit=2)
         everything = storage.get_all_sessions()
-    assert len(reads_of_run_keys(sent)) == 2  # one per call, for s1 only
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert fetched_for == ["s1", "s1"]  # one runs SELECT per call, for s1 only
     assert [runs_of(s) for s in recent] == [[run(2), run(12)], [run(1), run(11), run(99)]]
     KNOWN_RUNS.clear()
     assert storage_on(engine).get_all_sessions() == everything
