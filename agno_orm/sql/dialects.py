@@ -110,35 +110,14 @@ class DialectHooks:
         return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
 
-def _on_conflict_do_update(
-    stmt: sqlite.Insert | postgresql.Insert,
-    table: Table,
-    keep_on_update: frozenset[str],
-    bump: str | None,
-    owner: str | None,
-    fill: str | None,
-) -> Insert:
-    """`INSERT ... ON CONFLICT (primary key) DO UPDATE [WHERE owner matches]`, the same clause in
-    SQLite and PostgreSQL (see `DialectHooks.upsert`)."""
-    updates: dict[str, Any] = {
-        c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update
-    }
-    if bump is not None:
-        updates[bump] = table.c[bump] + 1
-    if fill is not None:
-        updates[fill] = func.coalesce(table.c[fill], stmt.excluded[fill])
-    where = None
-    if owner is not None:
-        stored, new = table.c[owner], stmt.excluded[owner]
-        updates[owner] = func.coalesce(new, stored)
-        where = or_(stored.is_(None), new.is_(None), stored == new)
-    return stmt.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns), set_=updates, where=where
-    )
+class _OnConflictHooks(DialectHooks):
+    """The upsert of SQLite and PostgreSQL, the same clause in both: `INSERT ... ON CONFLICT
+    (primary key) DO UPDATE [WHERE owner matches]` (see `DialectHooks.upsert`); only the dialect's
+    insert construct differs (`_insert`)."""
 
-
-class SqliteHooks(DialectHooks):
-    name = "sqlite"
+    @staticmethod
+    def _insert(table: Table) -> sqlite.Insert | postgresql.Insert:
+        raise NotImplementedError
 
     def _build_upsert(
         self,
@@ -148,7 +127,27 @@ class SqliteHooks(DialectHooks):
         owner: str | None,
         fill: str | None,
     ) -> Insert:
-        return _on_conflict_do_update(sqlite.insert(table), table, keep_on_update, bump, owner, fill)
+        stmt = self._insert(table)
+        updates: dict[str, Any] = {
+            c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep_on_update
+        }
+        if bump is not None:
+            updates[bump] = table.c[bump] + 1
+        if fill is not None:
+            updates[fill] = func.coalesce(table.c[fill], stmt.excluded[fill])
+        where = None
+        if owner is not None:
+            stored, new = table.c[owner], stmt.excluded[owner]
+            updates[owner] = func.coalesce(new, stored)
+            where = or_(stored.is_(None), new.is_(None), stored == new)
+        return stmt.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns), set_=updates, where=where
+        )
+
+
+class SqliteHooks(_OnConflictHooks):
+    name = "sqlite"
+    _insert = staticmethod(sqlite.insert)
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -178,19 +177,10 @@ class SqliteHooks(DialectHooks):
         return exc.connection_invalidated or "unable to open database" in str(exc.orig)
 
 
-class PostgresHooks(DialectHooks):
+class PostgresHooks(_OnConflictHooks):
     name = "postgresql"
     autocommit_one_statement = True
-
-    def _build_upsert(
-        self,
-        table: Table,
-        keep_on_update: frozenset[str],
-        bump: str | None,
-        owner: str | None,
-        fill: str | None,
-    ) -> Insert:
-        return _on_conflict_do_update(postgresql.insert(table), table, keep_on_update, bump, owner, fill)
+    _insert = staticmethod(postgresql.insert)
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
