@@ -86,6 +86,13 @@ __all__ = ["SqlStorage"]
 _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
 INCARNATION_KEY = "incarnation"
 """The column of a session row's incarnation (revision 0005; see `_known_runs`)."""
+
+
+def _new_incarnation() -> str:
+    """A fresh incarnation for a session row being inserted: 32 random hex characters (the column's width)."""
+    return secrets.token_hex(16)
+
+
 _KEEP_RUN = frozenset({"session_id", "run_key", "created_at"})
 _CHUNK = 500
 """Rows per statement: below every dialect's limit on bound parameters."""
@@ -268,7 +275,7 @@ def _listing_statement(
                 and_(table.c.created_at == created_at, table.c.session_id < bindparam("after_session_id")),
             )
         )
-    return _newest_first(stmt, spec, hooks, by_user, by_entity).limit(bindparam("limit", type_=Integer))
+    return _newest_first(stmt, spec, hooks, by_user, by_entity, limited=True)
 
 
 @functools.cache
@@ -278,24 +285,23 @@ def _sessions_statement(
     """Session rows (or only their ids) newest first, filtered by what is given (bound by name:
     user_id, entity_id), at most `limit` rows where `limited`."""
     table = session_table(spec)
-    stmt = _newest_first(
-        select(table.c.session_id) if ids_only else select(table), spec, hooks, by_user, by_entity
-    )
-    return stmt.limit(bindparam("limit", type_=Integer)) if limited else stmt
+    stmt = select(table.c.session_id) if ids_only else select(table)
+    return _newest_first(stmt, spec, hooks, by_user, by_entity, limited=limited)
 
 
 def _newest_first(
-    stmt: Select[Any], spec: TableSpec, hooks: DialectHooks, by_user: bool, by_entity: bool
+    stmt: Select[Any], spec: TableSpec, hooks: DialectHooks, by_user: bool, by_entity: bool, *, limited: bool
 ) -> Select[Any]:
     """`stmt` restricted to the user bound as `user_id` and the entity as `entity_id` where asked,
-    newest first; session_id breaks ties between sessions created in the same second (a stable
-    order, which keyset pagination needs)."""
+    newest first, at most the bound `limit` rows where `limited`; session_id breaks ties between
+    sessions created in the same second (a stable order, which keyset pagination needs)."""
     table = session_table(spec)
     if by_user:
         stmt = stmt.where(hooks.equals(table.c.user_id, "user_id"))
     if by_entity:
         stmt = stmt.where(hooks.equals(table.c[ENTITY_FIELD[spec.mode]], "entity_id"))
-    return stmt.order_by(table.c.created_at.desc(), table.c.session_id.desc())
+    stmt = stmt.order_by(table.c.created_at.desc(), table.c.session_id.desc())
+    return stmt.limit(bindparam("limit", type_=Integer)) if limited else stmt
 
 
 def _run_order(Run: Any) -> tuple[Any, ...]:
@@ -603,7 +609,7 @@ class SqlStorage(Storage):
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
-        values = {**record, VERSION_KEY: 1, INCARNATION_KEY: secrets.token_hex(16)}
+        values = {**record, VERSION_KEY: 1, INCARNATION_KEY: _new_incarnation()}
         if self._hooks.upsert_returns_row:
             # One statement: the owner check (`session_owner`) is the upsert's own condition, and
             # no row comes back where the id holds another user's session.
@@ -654,7 +660,7 @@ class SqlStorage(Storage):
         if found is None:
             try:
                 connection.execute(
-                    insert(table).values({**record, VERSION_KEY: 1, INCARNATION_KEY: secrets.token_hex(16)})
+                    insert(table).values({**record, VERSION_KEY: 1, INCARNATION_KEY: _new_incarnation()})
                 )
             except IntegrityError as exc:  # inserted meanwhile: the next try finds it, a conflict
                 raise _Raced from exc
@@ -668,7 +674,7 @@ class SqlStorage(Storage):
                     {
                         **changes,
                         VERSION_KEY: found + 1,
-                        INCARNATION_KEY: func.coalesce(table.c[INCARNATION_KEY], secrets.token_hex(16)),
+                        INCARNATION_KEY: func.coalesce(table.c[INCARNATION_KEY], _new_incarnation()),
                     }
                 )
             )
@@ -790,7 +796,7 @@ class SqlStorage(Storage):
                     select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
                 )
             }
-            if runs is not None and runs.known is not None and len(runs.known.stored) != len(stored):
+            if runs is not None and known is not None and len(known.stored) != len(stored):
                 # another writer added or removed runs since this process last wrote the session:
                 # its known runs are not trusted, every run is digested again (the full path)
                 runs.digest_again()
