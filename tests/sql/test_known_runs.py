@@ -82,6 +82,18 @@ def other_process(engine: Engine, code: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def another_process_appends(engine: Engine, run_number: int) -> None:
+    """Another process reads session s1, appends `run(run_number)` and writes it back."""
+    other_process(
+        engine,
+        f"""
+        s = storage.read("s1")
+        s.memory["runs"].append(run({run_number}))
+        storage.upsert(s)
+        """,
+    )
+
+
 # -- changes are written --------------------------------------------------------------------------------
 
 
@@ -208,14 +220,7 @@ def test_runs_another_process_added_are_kept_by_a_writer_that_did_not_read_them(
     storage = storage_on(engine)
     runs = [run(0), run(1)]
     storage.upsert(AgentSession(session_id="s1", memory={"runs": runs}))
-    other_process(
-        engine,
-        """
-        s = storage.read("s1")
-        s.memory["runs"].append(run(10))
-        storage.upsert(s)
-        """,
-    )
+    another_process_appends(engine, run_number=10)
     returned = storage.upsert(AgentSession(session_id="s1", memory={"runs": [*runs, run(2)]}))
     ids = [r["run_id"] for r in returned.memory["runs"]]  # type: ignore[attr-defined]
     assert sorted(ids) == ["run-0", "run-1", "run-10", "run-2"]
@@ -294,14 +299,7 @@ def test_stored_run_keys_are_read_back_only_after_another_writer(engine: Engine)
     with statements(engine) as sent:
         storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))
     assert reads_of_run_keys(sent) == []
-    other_process(
-        engine,
-        """
-        s = storage.read("s1")
-        s.memory["runs"].append(run(10))
-        storage.upsert(s)
-        """,
-    )
+    another_process_appends(engine, run_number=10)
     with statements(engine) as sent:
         storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2), run(3)]}))
     assert len(reads_of_run_keys(sent)) >= 1
@@ -376,14 +374,7 @@ def test_runs_this_process_did_not_carry_are_fetched_by_its_reads(engine: Engine
     the next read fetches the runs, and returns that one too."""
     storage = storage_on(engine)
     storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
-    other_process(
-        engine,
-        """
-        s = storage.read("s1")
-        s.memory["runs"].append(run(10))
-        storage.upsert(s)
-        """,
-    )
+    another_process_appends(engine, run_number=10)
     storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
     with statements(engine) as sent:
         session = storage.read("s1")
@@ -418,14 +409,7 @@ def test_recent_sessions_take_the_runs_of_sessions_this_process_wrote_last_from_
         recent = storage.get_recent_sessions(user_id="u", limit=None)
     assert reads_of_run_keys(sent) == []
     assert [runs_of(s) for s in recent] == [[run(i), run(10 + i)] for i in (2, 1, 0)]
-    other_process(
-        engine,
-        """
-        s = storage.read("s1")
-        s.memory["runs"].append(run(99))
-        storage.upsert(s)
-        """,
-    )
+    another_process_appends(engine, run_number=99)
     fetched_for: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:

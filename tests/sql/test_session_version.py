@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from agno_orm import AgentSession
+from agno_orm._versions import OnConflict
 from agno_orm.sql import SqlStorage, migrations
 from agno_orm.sql.models import TableSpec
 from tests.conftest import unique_table_name
@@ -20,20 +21,34 @@ def engine(empty_db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_rows_written_before_revision_0004_are_at_version_1_and_writable_in_raise_mode(
-    engine: Engine,
-) -> None:
+def storage_over_a_row_written_at(
+    engine: Engine, revision: str, *, on_conflict: OnConflict
+) -> tuple[TableSpec, SqlStorage]:
+    """A new agent table with session s1 inserted at `revision` (only its id and created_at), then
+    upgraded to head, and a storage on it."""
     schema = "ai" if engine.dialect.name == "postgresql" else None
     spec = TableSpec("agent", unique_table_name(), schema)
-    migrations.upgrade(engine, [spec], "0003")
+    migrations.upgrade(engine, [spec], revision)
     with engine.begin() as connection:
         connection.execute(
             text(f"INSERT INTO {spec.qualified_name} (session_id, created_at) VALUES ('s1', 7)")
         )
     migrations.upgrade(engine, [spec], "head")
     storage = SqlStorage(
-        spec.table_name, engine, schema=schema, on_conflict="raise", session_types="pydantic"
+        spec.table_name,
+        engine,
+        schema=schema,
+        on_conflict=on_conflict,
+        session_types="pydantic",
     )
+    return spec, storage
+
+
+def test_rows_written_before_revision_0004_are_at_version_1_and_writable_in_raise_mode(
+    engine: Engine,
+) -> None:
+    spec, storage = storage_over_a_row_written_at(engine, "0003", on_conflict="raise")
+    schema = spec.schema
     session = storage.read("s1")
     assert session is not None
     session.session_data = {"written": "after the upgrade"}
@@ -66,22 +81,13 @@ def incarnation(engine: Engine, spec: TableSpec, session_id: str = "s1") -> str 
 
 @pytest.mark.parametrize("on_conflict", ["overwrite", "raise"])
 def test_a_row_keeps_its_incarnation_until_deleted_and_rows_from_before_0005_get_one(
-    engine: Engine, on_conflict: str
+    engine: Engine, on_conflict: OnConflict
 ) -> None:
     """Revision 0005: the incarnation tells a writer that a row is still the one it wrote; it is
     given on insert, kept by every update, new after a delete (whatever the version then)."""
-    schema = "ai" if engine.dialect.name == "postgresql" else None
-    spec = TableSpec("agent", unique_table_name(), schema)
-    migrations.upgrade(engine, [spec], "0004")
-    with engine.begin() as connection:
-        connection.execute(
-            text(f"INSERT INTO {spec.qualified_name} (session_id, created_at) VALUES ('s1', 7)")
-        )
-    migrations.upgrade(engine, [spec], "head")
+    spec, storage = storage_over_a_row_written_at(engine, "0004", on_conflict=on_conflict)
+    schema = spec.schema
     assert incarnation(engine, spec) is None
-    storage = SqlStorage(
-        spec.table_name, engine, schema=schema, on_conflict=on_conflict, session_types="pydantic"
-    )
     session = storage.read("s1")
     assert session is not None
     session = storage.upsert(session)
