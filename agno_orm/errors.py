@@ -43,7 +43,12 @@ class MissingDependencyError(StorageError, ImportError):
     """Raised when a backend's optional client library is not installed."""
 
     def __init__(self, package: str, extra: str) -> None:
-        super().__init__(f"{package} is not installed; install it with: pip install 'agno-orm[{extra}]'")
+        # The install docs (README, docs/install.md) say the same: an extra is added beside the
+        # installed agno-orm, which pip finds, whether it came from a wheel, a git URL or a clone.
+        super().__init__(
+            f"{package} is not installed; add agno-orm's {extra} extra: pip install 'agno-orm[{extra}]'"
+            f" (in a clone: pip install -e '.[{extra}]')"
+        )
         self.package = package
         self.extra = extra
 

@@ -1,4 +1,5 @@
-"""A built wheel, installed like a user installs it, carries the revisions auto_upgrade_schema runs."""
+"""The distributions: metadata that renders (twine check), and a wheel carrying the revisions that
+`auto_upgrade_schema` and a user's `alembic upgrade head` run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sql.conftest import REPO
+from tests.package.conftest import REPO, Distributions
 
 pytestmark = pytest.mark.sqlite
 
@@ -42,32 +43,26 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+def test_twine_check_passes_on_the_wheel_and_sdist(distributions: Distributions) -> None:
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            ".",
+            "twine",
+            "check",
+            "--strict",
+            str(distributions.wheel),
+            str(distributions.sdist),
         ],
-        cwd=REPO,
-        check=True,
-        timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    (built,) = out.glob("agno_orm-*.whl")
-    return built
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_wheel_carries_the_revisions_and_py_typed(wheel: Path) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
+def test_wheel_carries_the_revisions_and_py_typed(distributions: Distributions) -> None:
+    names = set(zipfile.ZipFile(distributions.wheel).namelist())
     revisions = sorted(p.name for p in (REPO / "alembic" / "versions").glob("*.py"))
     assert revisions
     for revision in revisions:
@@ -76,10 +71,22 @@ def test_wheel_carries_the_revisions_and_py_typed(wheel: Path) -> None:
     assert "agno_orm/py.typed" in names
 
 
-def test_installed_wheel_upgrades_a_table_with_auto_upgrade_schema(wheel: Path, tmp_path: Path) -> None:
+def test_installed_wheel_upgrades_a_table_with_auto_upgrade_schema(
+    distributions: Distributions, tmp_path: Path
+) -> None:
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(distributions.wheel),
+        ],
         check=True,
         timeout=300,
     )
