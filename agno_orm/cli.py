@@ -20,6 +20,7 @@ import datetime as dt
 import io
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -489,9 +490,26 @@ def cmd_check(args: argparse.Namespace, out: IO[str], bars: Bars) -> int:
         return EXIT_OK
     for problem in problems:
         print(problem, file=out)
-    url = location.sql_url().render_as_string(hide_password=True)
-    print(f"not at head {head}; upgrade with: agno-orm upgrade --db-url '{url}' ...", file=out)
+    print(f"not at head {head}; upgrade with: {_command_line('upgrade', location, args)}", file=out)
     return EXIT_NO
+
+
+def _command_line(command: str, location: Location, args: argparse.Namespace) -> str:
+    """`agno-orm COMMAND` on the same tables as this command, to paste: the location's options kept.
+
+    A password is never printed: a location given in $AGNO_ORM_DB_URL is left there (the flags
+    given are repeated), one given with --db-url is shown with *** and the hint says so.
+    """
+    url, hidden = location.url_with_options()
+    if hidden and args.db_url is None:
+        flags = [
+            f"--{name.replace('_', '-')} {shlex.quote(value)}"
+            for name in ("table", "mode", "schema", *(f"{m}_table" for m in MODES))
+            if (value := getattr(args, name, None)) is not None
+        ]
+        return " ".join(["agno-orm", command, *flags])
+    line = f"agno-orm {command} --db-url {shlex.quote(url)}"
+    return f"{line}   (with your password in place of ***)" if hidden else line
 
 
 @contextmanager

@@ -120,6 +120,16 @@ class Location:
             raise LocationError(f"{self.display} is not a SQL database URL")
         return parse_url(self.address)
 
+    def url_with_options(self) -> tuple[str, bool]:
+        """The location as one URL to pass again (agno_orm's options back in its query string), with
+        its password as ***; and whether a password was hidden (the URL then needs it put back)."""
+        if self.kind != "sql":
+            return self.display, False
+        url = self.sql_url()
+        if self.options:
+            url = url.update_query_dict(dict(self.options))
+        return url.render_as_string(hide_password=True), url.password is not None
+
     def table_specs(self) -> list[TableSpec]:
         """The SQL tables the location names: one, or the set of four (as `alembic upgrade head`)."""
         url = self.sql_url()

@@ -31,6 +31,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, create_engine, inspect
 from sqlalchemy.pool import NullPool
 
@@ -153,11 +154,23 @@ def run_env(context: EnvironmentContext) -> None:
     if connection is not None:
         _run_online(context, connection, config.attributes.get(_SPECS_ATTRIBUTE), x_args)
         return
+    try:
+        _run_command_line(context, x_args)
+    except StorageError as exc:
+        # Alembic's command line prints a CommandError as one line and exits non-zero; anything
+        # else would be a traceback ending in the same message.
+        raise CommandError(str(exc)) from exc
+
+
+def _run_command_line(context: EnvironmentContext, x_args: dict[str, str]) -> None:
+    config = context.config
     url = (
         x_args.get("db_url") or os.environ.get("AGNO_ORM_DB_URL") or config.get_main_option("sqlalchemy.url")
     )
     if not url:
-        raise StorageError("no database URL: set AGNO_ORM_DB_URL or pass -x db_url=...")
+        raise StorageError(
+            "no database URL: set AGNO_ORM_DB_URL, pass -x db_url=..., or set sqlalchemy.url in alembic.ini"
+        )
     if context.is_offline_mode():
         _run_offline(context, url, x_args)
         return

@@ -68,3 +68,58 @@ def test_check_exits_1_naming_a_table_behind_head_until_upgrade_brings_it_to_hea
     upgraded = ok(run_cli("upgrade", *one_table))
     assert upgraded == f"{schema}.old_teams (team): 0001 -> {HEAD} (head)\n"
     assert ok(run_cli("check", *one_table)) == f"all 1 table(s) at head {HEAD}\n"
+
+
+def pasted(output: str) -> list[str]:
+    """The arguments of the `agno-orm ...` command that check's last line says to run."""
+    import shlex
+
+    hint = output.splitlines()[-1]
+    assert hint.startswith(f"not at head {HEAD}; upgrade with: agno-orm upgrade"), hint
+    command = shlex.split(hint.split("upgrade with: ", 1)[1])
+    assert command[0] == "agno-orm"
+    return command[1:]
+
+
+@pytest.mark.postgres
+def test_checks_hint_pasted_upgrades_the_tables_it_checked_keeping_the_locations_options(
+    postgres_location: str,
+) -> None:
+    location = f"{postgres_location}&agent_table=hint_bots"  # ?schema=... of its own, and a table name
+    check = run_cli("check", "--db-url", location, "--team-table", "hint_crews")
+    assert check.returncode == 1, check.stderr
+    assert not check.stdout.rstrip().endswith("...")
+    ok(run_cli(*pasted(check.stdout)))
+    assert ok(run_cli("check", "--db-url", location, "--team-table", "hint_crews")).startswith(
+        "all 4 table(s)"
+    )
+    schema = make_url(postgres_location).query["schema"]
+    current = ok(run_cli("current", "--db-url", location, "--team-table", "hint_crews"))
+    assert f"{schema}.hint_bots" in current and f"{schema}.hint_crews" in current
+
+
+@pytest.mark.postgres
+def test_checks_hint_never_prints_the_password_and_leaves_a_url_from_the_environment_there(
+    postgres_location: str,
+) -> None:
+    url = make_url(postgres_location).set(password="s3cret-pw")  # trust auth here: any password works
+    environment = {"AGNO_ORM_DB_URL": url.render_as_string(hide_password=False)}
+    check = run_cli("check", "--table", "hint_one", "--mode", "team", env=environment)
+    assert check.returncode == 1, check.stderr
+    assert "s3cret-pw" not in check.stdout
+    assert pasted(check.stdout) == ["upgrade", "--table", "hint_one", "--mode", "team"]
+    ok(run_cli(*pasted(check.stdout), env=environment))
+    assert ok(run_cli("check", "--table", "hint_one", "--mode", "team", env=environment)).startswith("all 1")
+
+    given = run_cli("check", "--db-url", environment["AGNO_ORM_DB_URL"], "--table", "hint_two")
+    assert "s3cret-pw" not in given.stdout
+    assert given.stdout.rstrip().endswith("(with your password in place of ***)")
+
+
+@pytest.mark.sqlite
+def test_checks_hint_pasted_upgrades_one_sqlite_table(tmp_path: Path) -> None:
+    location = sqlite_location(tmp_path / "app.db", table="my_sessions", mode="team")
+    check = run_cli("check", "--db-url", location)
+    assert check.returncode == 1
+    ok(run_cli(*pasted(check.stdout)))
+    assert ok(run_cli("check", "--db-url", location)) == f"all 1 table(s) at head {HEAD}\n"

@@ -80,3 +80,34 @@ def test_the_readme_python_example_runs(user_venv: UserVenv, project: Path) -> N
     (example,) = [block for block in fenced_blocks(readme, "python") if "SqliteStorage(" in block][:1]
     (project / "example.py").write_text(example)
     ok(user_venv.run("python", "example.py", cwd=project))
+
+
+@pytest.mark.parametrize("command", [("current",), ("check",), ("upgrade", "head")])
+def test_alembic_without_a_url_says_so_in_one_line_on_stderr(
+    user_venv: UserVenv, project: Path, command: tuple[str, ...]
+) -> None:
+    ini = "".join(line for line in documented_alembic_ini().splitlines(True) if "sqlalchemy.url" not in line)
+    (project / "alembic.ini").write_text(ini)
+    result = user_venv.run("alembic", *command, cwd=project)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "no database URL" in line and "AGNO_ORM_DB_URL" in line and "-x db_url=" in line
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["-x", "tabel=x"], "unknown -x option(s): tabel"),
+        (["-x", "table=x", "-x", "mode=teams"], "-x mode=teams is not one of"),
+    ],
+)
+def test_alembic_with_a_wrong_option_says_so_in_one_line_on_stderr(
+    user_venv: UserVenv, project: Path, options: list[str], says: str
+) -> None:
+    (project / "alembic.ini").write_text(documented_alembic_ini())
+    result = user_venv.run("alembic", *options, "current", cwd=project)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert says in line
