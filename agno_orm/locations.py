@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 
+from agno_orm._urls import without_password
 from agno_orm.errors import InvalidInputError, StorageConnectionError, StorageError
 from agno_orm.sessions import MODES, Mode, SessionTypes
 from agno_orm.sql import MySQLStorage, PostgresStorage, SingleStoreStorage, SqliteStorage, SqlStorage
@@ -63,7 +64,8 @@ __all__ = [
 
 Kind = Literal["sql", "json", "yaml", "redis", "mongodb", "dynamodb"]
 
-SQL_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "singlestoredb")
+SQL_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "singlestoredb", "postgres")
+"""Schemes read as database URLs; agno_orm._urls refuses postgres:// saying what to write."""
 SQL_OPTIONS = ("table", "mode", "schema", *(f"{m}_table" for m in MODES))
 OPTIONS: dict[Kind, tuple[str, ...]] = {
     "sql": SQL_OPTIONS,
@@ -162,13 +164,9 @@ def parse_location(
             if option in overrides:
                 raise LocationError(f"--{option} applies to SQL databases, not to {scheme}: locations")
         location = _parse_other(_SCHEMES[scheme], text, overrides)
-    elif backend == "postgres":
-        raise LocationError(
-            f"{_safe(text)}: write postgresql+psycopg:// (SQLAlchemy does not accept postgres://)"
-        )
     else:
         raise LocationError(
-            f"not a storage location: {_safe(text)!r}; expected a database URL (sqlite:///, "
+            f"not a storage location: {without_password(text)!r}; expected a database URL (sqlite:///, "
             "postgresql+psycopg://, mysql+pymysql://, singlestoredb://) or json:///, yaml:///, redis://, "
             "mongodb://, dynamodb://"
         )
@@ -179,15 +177,14 @@ def parse_location(
 
 def _parse_sql(text: str, overrides: Mapping[str, str]) -> Location:
     try:
-        url = parse_url(text)
-    except ValueError as exc:  # InvalidInputError, or SQLAlchemy's own for a port that is no number
-        reason = "" if isinstance(exc, InvalidInputError) else f": {exc}"  # the former repeats the URL
-        raise LocationError(f"not a database URL: {_safe(text)!r}{reason}") from exc
+        url = parse_url(text)  # the storage classes' check and wording (agno_orm._urls)
+    except InvalidInputError as exc:
+        raise LocationError(str(exc)) from exc
     options: dict[str, str] = {}
     for key, value in url.query.items():
         if key in SQL_OPTIONS:
             if not isinstance(value, str):
-                raise LocationError(f"{_safe(text)}: option {key} is given more than once")
+                raise LocationError(f"{without_password(text)}: option {key} is given more than once")
             options[key] = value
     options.update(overrides)
     url = url.difference_update_query(SQL_OPTIONS)
@@ -195,7 +192,7 @@ def _parse_sql(text: str, overrides: Mapping[str, str]) -> Location:
         unknown = set(url.query) - _SQLITE_DRIVER_OPTIONS
         if unknown:
             raise LocationError(
-                f"unknown option(s) {', '.join(sorted(unknown))} in {_safe(text)}; "
+                f"unknown option(s) {', '.join(sorted(unknown))} in {without_password(text)}; "
                 f"agno_orm's options are {', '.join(SQL_OPTIONS)}"
             )
     table_info = ", ".join(f"{k}={v}" for k, v in options.items())
@@ -211,7 +208,7 @@ def _parse_other(kind: Kind, text: str, overrides: Mapping[str, str]) -> Locatio
     options = {name: value for name, value in pairs if name in ours}
     for name in options:
         if names.count(name) > 1:
-            raise LocationError(f"{_safe(text)}: option {name} is given more than once")
+            raise LocationError(f"{without_password(text)}: option {name} is given more than once")
     options.update(overrides)
     rest = [(name, value) for name, value in pairs if name not in ours]
     if kind in ("json", "yaml", "dynamodb") and rest:
@@ -237,30 +234,18 @@ def _parse_other(kind: Kind, text: str, overrides: Mapping[str, str]) -> Locatio
         return Location(kind, parts.netloc, options, f"dynamodb://{parts.netloc}" + _query(options))
     if kind == "redis" and not options.get("prefix"):
         raise LocationError(
-            f"{_safe(text)}: a Redis location needs ?prefix=... (the key prefix of the sessions)"
+            f"{without_password(text)}: a Redis location needs ?prefix=... (the key prefix of the sessions)"
         )
     if kind == "mongodb" and not options.get("collection"):
         raise LocationError(
-            f"{_safe(text)}: a MongoDB location needs ?collection=... (and db=..., default agno)"
+            f"{without_password(text)}: a MongoDB location needs ?collection=... (and db=..., default agno)"
         )
     address = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-    return Location(kind, address, options, _safe(address) + _query(options))
+    return Location(kind, address, options, without_password(address) + _query(options))
 
 
 def _query(options: Mapping[str, str]) -> str:
     return "?" + urlencode(dict(options), safe=":/") if options else ""
-
-
-def _safe(text: str) -> str:
-    """`text` with the password of a URL replaced by ***."""
-    try:
-        parts = urlsplit(text)
-        if parts.password is None:
-            return text
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return text
 
 
 def _mode(value: str) -> Mode:

@@ -27,6 +27,7 @@ from sqlalchemy.util import greenlet_spawn
 from typing_extensions import ParamSpec, Unpack
 
 from agno_orm._greenlets import HAVE_GREENLET
+from agno_orm._urls import check_storage_kind
 from agno_orm._versions import OnConflict
 from agno_orm.errors import InvalidInputError, MissingDependencyError
 from agno_orm.sessions import AnySession, Mode, SessionPage, SessionTypes
@@ -256,7 +257,7 @@ class AsyncMySQLStorage(_AsyncServerStorage):
 
     @staticmethod
     def _engine_url(db_url: str) -> str | URL:
-        return with_utf8mb4(parse_url(db_url))
+        return with_utf8mb4(check_storage_kind(parse_url(db_url), "AsyncMySQLStorage"))
 
 
 class AsyncSqliteStorage(AsyncSqlStorage):
@@ -283,7 +284,11 @@ class AsyncSqliteStorage(AsyncSqlStorage):
                     sqlite.MEMORY_URL, extra="asyncio", pool_pre_ping=False, **sqlite.memory_engine_options()
                 )
             else:
-                db_engine = async_engine_from_url(url, extra="asyncio", pool_pre_ping=False)
+                db_engine = async_engine_from_url(
+                    check_storage_kind(parse_url(url), "AsyncSqliteStorage"),
+                    extra="asyncio",
+                    pool_pre_ping=False,
+                )
                 sqlite.configured(db_engine.sync_engine)
         sync = SqliteStorage(table_name, db_engine=_sync_engine(db_engine), **options)
         self._wrap(sync, db_engine)

@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
 
 from agno_orm._greenlets import HAVE_GREENLET
+from agno_orm._urls import engine_url, parse_db_url
 from agno_orm.errors import InvalidInputError, MissingDependencyError
 
 if TYPE_CHECKING:  # SQLAlchemy's asyncio extension needs greenlet, which only the `asyncio` extra installs
@@ -20,16 +21,14 @@ __all__ = ["ASYNC_DRIVERS", "async_engine_from_url", "asyncio_url", "engine_from
 
 
 def parse_url(db_url: str) -> URL:
-    """`db_url` parsed, or InvalidInputError."""
-    try:
-        return make_url(db_url)
-    except ArgumentError as exc:
-        raise InvalidInputError(f"not a database URL: {db_url!r}") from exc
+    """`db_url` parsed and checked (agno_orm._urls, shared with `agno-orm` and `alembic`), or
+    InvalidInputError saying what to write."""
+    return parse_db_url(db_url)
 
 
 def engine_from_url(db_url: str | URL, *, extra: str, **options: Any) -> Engine:
     """An engine for a server URL; a missing driver raises MissingDependencyError naming `extra`."""
-    url = parse_url(db_url) if isinstance(db_url, str) else db_url
+    url = engine_url(db_url, extra=extra)  # a URL of another database names the storage class to use
     # pre_ping: a connection the server closed (restart, idle timeout) is replaced, not returned.
     options.setdefault("pool_pre_ping", True)
     with _opening(url, extra):
@@ -62,7 +61,7 @@ def async_engine_from_url(db_url: str | URL, *, extra: str, **options: Any) -> A
         raise MissingDependencyError("greenlet", "asyncio")
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    url = asyncio_url(parse_url(db_url) if isinstance(db_url, str) else db_url)
+    url = asyncio_url(engine_url(db_url, extra=extra, asyncio=True))
     options.setdefault("pool_pre_ping", True)
     with _opening(url, extra):
         return create_async_engine(url, **options)

@@ -39,6 +39,7 @@ from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.sessions import MODES
 from agno_orm.sql import _singlestore_ddl  # noqa: F401  # registers Alembic's implementation for `singlestoredb`
 from agno_orm.sql.dialects import hooks_for
+from agno_orm.sql.engines import parse_url
 from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, runs_table_name, session_table
 
 __all__ = [
@@ -174,7 +175,7 @@ def _run_command_line(context: EnvironmentContext, x_args: dict[str, str]) -> No
     if context.is_offline_mode():
         _run_offline(context, url, x_args)
         return
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(parse_url(url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             _run_online(context, connection, None, x_args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from agno_orm._urls import check_storage_kind
 from agno_orm._versions import OnConflict
 from agno_orm.errors import InvalidInputError, MissingDependencyError
 from agno_orm.sessions import Mode, SessionTypes
@@ -78,9 +79,7 @@ def singlestore_url(url: URL) -> URL:
         return url
     if backend in ("mysql", "mariadb"):
         return url.set(drivername=SINGLESTORE_DIALECT)
-    raise InvalidInputError(
-        f"SingleStoreStorage takes {SINGLESTORE_DIALECT}:// or mysql+pymysql:// URLs; got {backend}://"
-    )
+    return check_storage_kind(url, "SingleStoreStorage")  # refuses it, naming the class to use
 
 
 def _require_dialect() -> None:

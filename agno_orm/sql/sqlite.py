@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+from agno_orm._urls import check_storage_kind, parse_db_url
 from agno_orm._versions import OnConflict
 from agno_orm.sessions import Mode, SessionTypes
 from agno_orm.sql.storage import SqlStorage
@@ -68,7 +69,7 @@ def _engine_for(db_url: str | None, db_file: str | None) -> Engine:
     url = database_url(db_url, db_file)
     if url is None:
         return create_engine(MEMORY_URL, **memory_engine_options())
-    return configured(create_engine(url))
+    return configured(create_engine(check_storage_kind(parse_db_url(url), "SqliteStorage")))
 
 
 MEMORY_URL = "sqlite://"
