@@ -38,7 +38,7 @@ from sqlalchemy.pool import NullPool
 from agno_orm.errors import InvalidInputError, StorageError
 from agno_orm.sessions import MODES
 from agno_orm.sql import _singlestore_ddl  # noqa: F401  # registers Alembic's implementation for `singlestoredb`
-from agno_orm.sql.dialects import hooks_for
+from agno_orm.sql.dialects import DialectHooks, hooks_for
 from agno_orm.sql.engines import parse_url
 from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, runs_table_name, session_table
 
@@ -60,6 +60,7 @@ revision first, which completes the table to that shape in place (adoption) inst
 DEFAULT_POSTGRES_SCHEMA = "ai"
 
 _SPECS_ATTRIBUTE = "agno_orm_tables"
+_DDL_COMMITS_AS_IT_GOES = frozenset({"mysql", "mariadb", "singlestoredb"})
 _HEAD_DESTINATIONS = ("head", "heads")
 
 
@@ -122,6 +123,20 @@ class TableState:
 
 
 def table_state(connection: Connection, spec: TableSpec) -> TableState:
+    """What the database holds for `spec`'s table.
+
+    On the MySQL family, where DDL commits as it goes, it is read under the upgrade lock, so an
+    upgrade another process is running is waited for, never seen half done (a table without its
+    version row, or columns of a revision not yet recorded) nor read while its DDL runs (MariaDB
+    refuses that with error 1684). Elsewhere an upgrade is one transaction, seen whole or not at all.
+    """
+    if connection.dialect.name not in _DDL_COMMITS_AS_IT_GOES:
+        return _read_state(connection, spec)
+    with hooks_for(connection.dialect.name).upgrade_lock(connection):
+        return _read_state(connection, spec)
+
+
+def _read_state(connection: Connection, spec: TableSpec) -> TableState:
     # The revision is read first: an upgrade commits its version and its DDL together, so
     # columns read afterwards include at least that revision's, even if another process's
     # upgrade commits between these statements (each sees a fresh snapshot in READ COMMITTED).
@@ -240,7 +255,7 @@ def _run_online(
     dialect_name = connection.dialect.name
     hooks = hooks_for(dialect_name)
     specs = specs or specs_from_x_args(x_args, dialect_name)
-    with _transaction(connection), hooks.upgrade_lock(connection):
+    with _locked_transaction(connection, hooks):
         for spec in specs:
             # On the command line, say which table the lines Alembic prints next are about.
             context.config.print_stdout(f"{spec.qualified_name} ({spec.mode} sessions):")
@@ -259,19 +274,31 @@ def _reconcile_version(context: EnvironmentContext, connection: Connection, spec
     A table with no version (agno's) needs nothing here: the upgrade starts at the baseline
     revision, which adopts an existing table in place.
     """
-    state = table_state(connection, spec)
+    state = _read_state(connection, spec)  # the upgrade lock is held
     if not state.exists and state.revision is not None:
         context.get_context().stamp(context.script, "base")
 
 
 @contextmanager
-def _transaction(connection: Connection) -> Iterator[None]:
-    """Commit on success unless the caller already holds a transaction (then it is theirs to end)."""
+def _locked_transaction(connection: Connection, hooks: DialectHooks) -> Iterator[None]:
+    """The upgrade lock, and inside it one transaction, committed on success before the lock is let go.
+
+    The commit comes first because on the MySQL family the lock belongs to the session, not to the
+    transaction: a process let in before the version row is committed would read the old revision
+    and run the same revisions again. Inside a transaction the caller began, the commit is theirs.
+    Everything after the lock is taken is read afresh, so a process that waited re-checks.
+    """
     if connection.in_transaction():
-        yield
+        with hooks.upgrade_lock(connection):
+            yield
         return
-    with connection.begin():
-        yield
+    with hooks.upgrade_lock(connection):  # begins the transaction (SQLite: BEGIN IMMEDIATE)
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
 
 
 def _run_offline(context: EnvironmentContext, url: str, x_args: dict[str, str]) -> None:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Engine, Index, MetaData, String, Table, create_engine, inspect, text
+from sqlalchemy import Column, Engine, Index, MetaData, String, Table, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.schema import DropIndex
 
 from agno_orm import AgentSession, SchemaError, SchemaOutOfDateError, SqliteStorage, TeamSession
 from agno_orm.errors import InvalidInputError
 from agno_orm.sql import SqlStorage, migrations
+from agno_orm.sql.dialects import hooks_for
 from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec
-from tests.sql.conftest import run_alembic
+from tests.sql.conftest import _empty_mysql_database, run_alembic
 
 DEFAULT_TABLES = sorted(DEFAULT_TABLE_NAMES.values())
 
@@ -241,35 +246,137 @@ def test_schema_version_other_than_1_is_refused(tmp_path: object) -> None:
         SqliteStorage("t", schema_version=2)
 
 
-def _create_concurrently(url: str, table_name: str, schema: str | None, barrier: Any) -> None:
+def _create_concurrently(url: str, schema: str | None, barrier: Any, results: Any) -> None:
+    """One process starting up: a storage per mode with auto_upgrade_schema, each first used at once
+    with the other processes'. Reports the revisions it ran and the calls that failed."""
+    steps: list[str] = []
+
+    class Steps(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Running upgrade"):
+                steps.append(record.getMessage())
+
+    logger = logging.getLogger("alembic.runtime.migration")
+    logger.addHandler(Steps())
+    logger.setLevel(logging.INFO)
     engine = create_engine(url)
-    storage = SqlStorage(table_name, engine, schema=schema, auto_upgrade_schema=True)
+    storages = [
+        SqlStorage(table, engine, schema=schema, mode=mode, auto_upgrade_schema=True)
+        for mode, table in DEFAULT_TABLE_NAMES.items()
+    ]
     with engine.connect():  # connected and imported: only the upgrade itself is left to race
         pass
+    failures: list[str] = []
     barrier.wait(timeout=60)
+    for storage in storages:
+        try:
+            storage.create()
+        except Exception as exc:  # reported to the test, which names every failure
+            failures.append(f"{storage.table_name}: {exc!r}")
+    engine.dispose()
+    results.put((steps, failures))
+
+
+@pytest.mark.parametrize("start_at", [None, "0002"], ids=["fresh", "at_0002"])
+def test_six_processes_starting_at_once_upgrade_each_table_once(
+    empty_db_url: str, engine: Engine, start_at: str | None
+) -> None:
+    schema = default_schema(engine)
+    specs = [TableSpec(mode, table, schema) for mode, table in DEFAULT_TABLE_NAMES.items()]
+    if start_at:
+        migrations.upgrade(engine, specs, start_at)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(6), context.Queue()
+    processes = [
+        context.Process(target=_create_concurrently, args=(empty_db_url, schema, barrier, results))
+        for _ in range(6)
+    ]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=300) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0] * 6
+    assert [failure for _, failures in reports for failure in failures] == []
+    script = ScriptDirectory(str(migrations.script_location()))
+    chain = list(script.iterate_revisions("head", start_at or "base"))
+    ran = [step for steps, _ in reports for step in steps]
+    assert len(ran) == len(chain) * len(specs), ran  # each table's revisions ran once, in one process
+    for spec in specs:
+        assert versions(engine, spec) == migrations.head_revision()
+
+
+# -- the MySQL family: DDL commits as it goes --------------------------------------------------------
+
+
+MYSQL_FAMILY_BACKENDS = [
+    pytest.param("mysql", marks=pytest.mark.mysql),
+    pytest.param("singlestore", marks=pytest.mark.singlestore),
+]
+
+
+@pytest.fixture(params=MYSQL_FAMILY_BACKENDS)
+def mysql_family_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An empty database on MariaDB (through the mysql or the singlestoredb dialect)."""
+    for url in _empty_mysql_database(make_url(request.getfixturevalue(f"{request.param}_url"))):
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def _first_use(url: str, table_name: str, results: Any) -> None:
+    engine = create_engine(url)
     try:
-        storage.create()
+        SqlStorage(table_name, engine, schema=None).create()
+        results.put(None)
+    except Exception as exc:  # reported to the test
+        results.put(repr(exc))
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("start_at", [None, "0001"], ids=["missing", "behind"])
-def test_concurrent_processes_upgrade_the_same_table_once(
-    empty_db_url: str, engine: Engine, start_at: str | None
-) -> None:
-    schema = default_schema(engine)
-    spec = TableSpec("agent", "raced_sessions", schema)
-    if start_at:
-        migrations.upgrade(engine, [spec], start_at)
+def _wait_until(engine: Engine, condition: str, process: Any) -> None:
+    """Until the server shows `condition` (a PROCESSLIST predicate; other tests share the server, so
+    it names this test's database) or `process` ended."""
+    deadline = time.monotonic() + 120
+    with engine.connect() as connection:
+        while process.is_alive() and time.monotonic() < deadline:
+            query = text(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE {condition}")
+            if connection.execute(query).scalar():
+                return
+            connection.rollback()
+            time.sleep(0.05)
+
+
+def test_a_storage_starting_during_an_upgrade_waits_for_it(mysql_family_engine: Engine) -> None:
+    engine = mysql_family_engine
+    spec = TableSpec("agent", "busy_sessions", None)
+    migrations.upgrade(engine, [spec], "0002")
+    hooks = hooks_for(engine.dialect.name)
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(4)
-    processes = [
-        context.Process(target=_create_concurrently, args=(empty_db_url, "raced_sessions", schema, barrier))
-        for _ in range(4)
-    ]
-    for process in processes:
+    results = context.Queue()
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.connect() as upgrading, hooks.upgrade_lock(upgrading):
+        # Another process's upgrade, stopped before its COMMIT: every revision's DDL is done (MySQL
+        # committed it), the version row still says 0002.
+        command.upgrade(migrations.make_config(upgrading, [spec]), "head")
+        process = context.Process(target=_first_use, args=(url, spec.table_name, results))
         process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [process.exitcode for process in processes] == [0] * 4
+        _wait_until(engine, "STATE = 'User lock' AND DB = DATABASE()", process)
+        upgrading.commit()
+    assert results.get(timeout=120) is None  # not SchemaOutOfDateError for a state seen half done
+    process.join(timeout=60)
     assert versions(engine, spec) == migrations.head_revision()
+
+
+def test_the_upgrade_lock_is_released_after_the_version_row_is_committed(mysql_family_engine: Engine) -> None:
+    engine = mysql_family_engine
+    spec = TableSpec("agent", "ordered_sessions", None)
+    migrations.upgrade(engine, [spec], "0002")
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    event.listen(engine, "commit", lambda _c: seen.append("COMMIT"))
+    migrations.upgrade(engine, [spec])
+    last_version_write = max(i for i, s in enumerate(seen) if s.startswith("UPDATE") and "version_num" in s)
+    release = next(i for i, s in enumerate(seen) if "RELEASE_LOCK" in s)
+    assert "COMMIT" in seen[last_version_write:release], seen[last_version_write:]
