@@ -8,20 +8,29 @@ A run's key is its `run_id`, or the `run_id` of its nested `response` (agno's ol
 class), or, for a run with no id at all, its content digest and how many identical runs precede
 it. Keys are unique within a session: a run_id that repeats gets its position as a suffix, so two
 different runs are never merged into one and a repeated run reads back as often as it was written.
+
+Which runs an upsert removes, on every backend: each stored run records the session version
+whose upsert last wrote it. A stored run the upsert does not carry is removed when its writer saw
+it (`View.saw`: written at or before the version the writer read, and among the runs it was
+handed); a run the writer never saw (another writer's, written since) is kept. A carried run
+without id whose key names a stored run the writer never saw is another writer's identical run:
+it takes the next free occurrence (`fresh_content_keys`), so both are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from agno_orm._versions import View
 from agno_orm.sessions import Mode
 
 __all__ = [
     "MAX_RUN_KEY_LENGTH",
     "carried_positions",
+    "fresh_content_keys",
     "join_runs",
     "merge_runs",
     "run_digest",
@@ -137,22 +146,66 @@ def carried_positions(keys: list[str], stored: dict[str, int]) -> list[int]:
     return [index + shift for index in range(len(keys))]
 
 
-def merge_runs(stored: list[Any], carried: list[Any]) -> list[Any]:
-    """The runs a session holds after an upsert carrying `carried` over `stored`: every carried run,
-    in its order, placed as `carried_positions` says, and every stored run it does not carry (by
-    key) at its stored position; at one position the carried run comes first. What the SQL
-    backends' runs table does, for documents."""
-    carried_keys = run_keys(carried, [run_digest(run) for run in carried])
-    stored_keys = run_keys(stored, [run_digest(run) for run in stored])
-    positions = carried_positions(carried_keys, {key: i for i, key in enumerate(stored_keys)})
+def fresh_content_keys(keys: list[str], unseen: Collection[str], taken: Collection[str]) -> list[str]:
+    """`keys`, each content key (a run without id) naming a stored run its writer never saw
+    (`unseen`) replaced by its digest's next occurrence free in `keys` and `taken` (the stored
+    keys): two writers appending the same run without id keep both."""
+    if not unseen:
+        return keys
+    fresh = list(keys)
+    used = {*keys, *taken}
+    for index, key in enumerate(keys):
+        if key.startswith("c:") and key in unseen:
+            stem, _, seen = key.rpartition(":")
+            occurrence = int(seen) + 1
+            while f"{stem}:{occurrence}" in used:
+                occurrence += 1
+            fresh[index] = f"{stem}:{occurrence}"
+            used.add(fresh[index])
+    return fresh
+
+
+def merge_runs(
+    stored: list[Any], stored_versions: list[int], carried: list[Any], view: View, version: int
+) -> tuple[list[Any], list[int], bool]:
+    """The runs a session holds after the upsert of session `version` carrying `carried` over
+    `stored` (written at `stored_versions`), by a writer that saw `view`, as the SQL backends'
+    runs table does it, for documents: every carried run in its order, placed as
+    `carried_positions` says, and every stored run it does not carry that the writer never saw
+    (see the module's docstring), at its stored position; at one position the carried run first.
+
+    Returns the runs, the version that last wrote each (a carried run unchanged keeps its own),
+    and whether a run written since the writer's view was kept.
+    """
+    carried_digests = [run_digest(run) for run in carried]
+    stored_digests = [run_digest(run) for run in stored]
+    stored_keys = run_keys(stored, stored_digests)
+    unseen = {
+        key for key, written in zip(stored_keys, stored_versions, strict=True) if written > view.version
+    }
+    carried_keys = fresh_content_keys(run_keys(carried, carried_digests), unseen, stored_keys)
+    index_of = {key: i for i, key in enumerate(stored_keys)}
+    positions = carried_positions(carried_keys, index_of)
     taken = set(carried_keys)
-    kept = [
-        (i, 1, run) for i, (key, run) in enumerate(zip(stored_keys, stored, strict=True)) if key not in taken
+    ours = [
+        (
+            position,
+            0,
+            run,
+            stored_versions[index_of[key]]
+            if key in index_of and stored_digests[index_of[key]] == digest
+            else version,
+        )
+        for position, run, key, digest in zip(positions, carried, carried_keys, carried_digests, strict=True)
     ]
-    ordered = sorted(
-        [*((p, 0, run) for p, run in zip(positions, carried, strict=True)), *kept], key=lambda t: t[:2]
-    )
-    return [run for _, _, run in ordered]
+    kept = [
+        (i, 1, run, written)
+        for i, (key, run, written) in enumerate(zip(stored_keys, stored, stored_versions, strict=True))
+        if key not in taken and not view.saw(written, i)
+    ]
+    ordered = sorted([*ours, *kept], key=lambda t: t[:2])
+    kept_since = any(written > view.version for _, _, _, written in kept)
+    return [run for _, _, run, _ in ordered], [written for _, _, _, written in ordered], kept_since
 
 
 def _declared_run_id(run: Any) -> str | None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, Union, get_
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from typing_extensions import Self
 
+from agno_orm._versions import View
+
 if TYPE_CHECKING:
     # agno ships type information; where it is not installed, type checkers read this name as Any.
     from agno.storage.session import Session as AgnoSession  # type: ignore[import-not-found,unused-ignore]
@@ -65,10 +67,10 @@ class Session(BaseModel):
     created_at: int | None = None
     updated_at: int | None = None
 
-    _stored_version: tuple[str, int] | None = PrivateAttr(default=None)
-    """(session_id, version) of the stored session this one was read or written as, set by
-    storages (see `Storage`); None for a session no storage returned. Not a field: never stored,
-    never compared."""
+    _stored_version: tuple[str, View] | None = PrivateAttr(default=None)
+    """(session_id, what its writer saw: version and first run handed out) of the stored session
+    this one was read or written as, set by storages (see `Storage`); None for a session no
+    storage returned. Not a field: never stored, never compared."""
 
     def __eq__(self, other: object) -> bool:
         """Equal when of the same class with equal fields (the stored version does not count)."""

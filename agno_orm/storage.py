@@ -13,7 +13,15 @@ import pydantic
 
 from agno_orm import codec
 from agno_orm._agno import agno_asdict_session_classes, agno_session_classes
-from agno_orm._versions import ABSENT, OnConflict, SeenVersions, check_on_conflict, stored_version
+from agno_orm._versions import (
+    ABSENT,
+    UNSEEN,
+    OnConflict,
+    SeenVersions,
+    View,
+    check_on_conflict,
+    stored_version,
+)
 from agno_orm.errors import (
     InvalidInputError,
     InvalidSessionError,
@@ -250,22 +258,31 @@ class Storage(ABC):
             run_count=len(runs) if runs is not None else 0,
         )
 
-    def _from_record(self, record: Mapping[str, Any], *, runs_limit: int | None = None) -> AnySession:
+    def _from_record(
+        self, record: Mapping[str, Any], *, runs_limit: int | None = None, view: View | None = None
+    ) -> AnySession:
         """The session a stored record (row, document, file) holds, as every backend returns it:
         validated as ours, with only its last `runs_limit` runs (all for None), then as the class
         `session_types` chose. Raises pydantic's ValidationError for a record that is no valid session.
+
+        The caller is taken to have seen it (`View`): its version and, where only the last runs are
+        handed out, from the position (index) of the first of them; `view` says otherwise.
         """
+        seen_from = None
         if runs_limit is not None:
             record = dict(record)
             runs = split_runs(self.mode, record)
             if runs is not None:
+                if runs_limit < len(runs):
+                    seen_from = len(runs) - runs_limit
                 join_runs(self.mode, record, runs[-runs_limit:] if runs_limit else [])
         session = self.session_type.from_dict(record)
         if session is None:
             raise StorageError(f"a stored {self.mode} session has no session_id: {dict(record)!r:.200}")
-        version = stored_version(record)
-        session._stored_version = (session.session_id, version)
-        self._seen_versions.saw(session.session_id, version)
+        if view is None:
+            view = View(stored_version(record), seen_from)
+        session._stored_version = (session.session_id, view)
+        self._seen_versions.saw(session.session_id, view)
         if self._agno_classes is None:
             return session
         agno_class = self._agno_classes[self.mode]
@@ -325,24 +342,25 @@ class Storage(ABC):
 
     # Versions (see the class docstring): what a writer read, checked where the backend writes.
 
-    def _prepared(self, session: Any) -> tuple[dict[str, Any], int]:
-        """The record `upsert` stores for `session` (see `_record`), and the version its writer read."""
+    def _prepared(self, session: Any) -> tuple[dict[str, Any], View]:
+        """The record `upsert` stores for `session` (see `_record`), and what its writer saw."""
         record = self._record(self._validated(session))
-        return record, self._version_read(session, record["session_id"])
+        return record, self._view_read(session, record["session_id"])
 
-    def _version_read(self, session: Any, session_id: str) -> int:
-        """The version of `session_id` the writer of `session` read: the session's own when it is one
+    def _view_read(self, session: Any, session_id: str) -> View:
+        """What the writer of `session` saw of `session_id`: the session's own view when it is one
         of ours that a storage returned, else the one this storage last returned to this thread and
-        task, else ABSENT (the writer saw no session)."""
+        task, else UNSEEN (the writer saw no session)."""
         if isinstance(session, Session) and session._stored_version is not None:
-            read_id, version = session._stored_version
+            read_id, view = session._stored_version
             if read_id == session_id:
-                return version
-        seen = self._seen_versions.last_seen(session_id)
-        return ABSENT if seen is None else seen
+                return view
+        seen = self._seen_versions.last_view(session_id)
+        return UNSEEN if seen is None else seen
 
-    def _check_version(self, session_id: str, expected: int, found: int) -> None:
+    def _check_version(self, session_id: str, read: View, found: int) -> None:
         """In "raise" mode, refuse a write of a session whose stored version is not the one read."""
+        expected = read.version
         if self.on_conflict == "raise" and expected != found:
             raise SessionConflictError(
                 f"session {session_id!r} changed since it was read (version {expected} read, "
@@ -353,12 +371,21 @@ class Storage(ABC):
                 found=found,
             )
 
-    def _upserted(self, source: Any, record: Mapping[str, Any]) -> AnySession:
-        """The session `upsert` returns for the stored `record`; a session of ours passed in as
-        `source` takes the new version too, so upserting it again is not a conflict."""
-        stored = self._from_record(record)
+    def _upserted(
+        self, source: Any, record: Mapping[str, Any], read: View, *, kept_since: bool
+    ) -> AnySession:
+        """The session `upsert` returns for the stored `record`, written by a writer that saw `read`;
+        a session of ours passed in as `source` takes the new view too, so upserting it again is
+        not a conflict.
+
+        The writer has seen the stored version, but for the runs it was not handed: those before
+        `read.seen_from`, and, where the upsert kept runs written since `read` (`kept_since`: its
+        session lacks them), every run written since, whose removal then takes a read first.
+        """
+        view = read if kept_since else View(stored_version(record), read.seen_from)
+        stored = self._from_record(record, view=view)
         if isinstance(source, Session):
-            source._stored_version = (record["session_id"], stored_version(record))
+            source._stored_version = (record["session_id"], view)
         return stored
 
     def _saw_absent(self, session_id: str) -> None:

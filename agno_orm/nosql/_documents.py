@@ -11,8 +11,9 @@ mode's sessions have (`LEGACY_MODE_KEYS`, first match wins, none means agent), s
 read in place, by the right mode.
 
 An upsert stores `next_document`: the record with created_at kept, the stored runs it does not
-carry kept (as the SQL backends' runs table does), and the next version; each backend makes the
-read of the stored document and the write of the next one a single atomic step.
+carry kept where its writer never saw them (as the SQL backends' runs table does: see
+`agno_orm.runs`), and the next version; each backend makes the read of the stored document and
+the write of the next one a single atomic step.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pydantic
 
-from agno_orm._versions import VERSION_KEY, stored_version
+from agno_orm._versions import VERSION_KEY, View, stored_version
 from agno_orm.errors import InvalidSessionError, StorageError
 from agno_orm.runs import join_runs, merge_runs, split_runs
 from agno_orm.sessions import ENTITY_FIELD, AnySession, Mode
@@ -31,6 +32,7 @@ from agno_orm.storage import Storage, session_owner
 __all__ = [
     "LEGACY_MODE_KEYS",
     "MODE_KEY",
+    "RUN_VERSIONS_KEY",
     "VERSION_KEY",
     "Document",
     "check_replaceable",
@@ -50,6 +52,10 @@ Document = dict[str, Any]
 
 MODE_KEY = "mode"
 """The document field naming the mode a session was stored in (no session field has this name)."""
+
+RUN_VERSIONS_KEY = "run_versions"
+"""The document field holding, for each stored run in order, the session version whose upsert last
+wrote it (`runs.merge_runs`); agno's documents have none: their runs count as written at version 1."""
 
 LEGACY_MODE_KEYS: tuple[tuple[Mode, tuple[str, ...]], ...] = (
     ("agent", ("agent_id", "agent_data")),
@@ -97,22 +103,41 @@ def stamped(record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode:
 
 
 def next_document(
-    record: Mapping[str, Any], existing: Mapping[str, Any] | None, mode: Mode, now: int, *, where: str
-) -> Document:
-    """The document an upsert of `record` stores over `existing` (None: there is none): `stamped`,
-    keeping the stored runs the record does not carry (`runs.merge_runs`), at the next version.
-    The session keeps its user (`session_owner`: a record of another user is refused)."""
+    record: Mapping[str, Any],
+    existing: Mapping[str, Any] | None,
+    mode: Mode,
+    now: int,
+    *,
+    where: str,
+    view: View,
+) -> tuple[Document, bool]:
+    """The document an upsert of `record` stores over `existing` (None: there is none), by a
+    writer that saw `view` of it: `stamped`, at the next version, with the runs `runs.merge_runs`
+    leaves (the carried ones, and the stored ones the writer never saw) and the version that last
+    wrote each (`RUN_VERSIONS_KEY`). A record carrying no run list keeps the stored runs. The
+    session keeps its user (`session_owner`: a record of another user is refused).
+
+    Returns the document, and whether it kept runs written since the writer's view."""
     document = stamped(record, existing, mode, now)
     if existing is not None:
         document["user_id"] = session_owner(
             record["session_id"], existing.get("user_id"), record.get("user_id"), where
         )
-    stored_runs = split_runs(mode, dict(existing)) if existing is not None else None
-    if stored_runs:
-        carried = split_runs(mode, document)
-        join_runs(mode, document, merge_runs(stored_runs, carried or []))
-    document[VERSION_KEY] = stored_version(existing) + 1
-    return document
+    version = stored_version(existing) + 1
+    stored_runs = (split_runs(mode, dict(existing)) if existing is not None else None) or []
+    stored_versions = existing.get(RUN_VERSIONS_KEY) if existing is not None else None
+    if not (isinstance(stored_versions, list) and len(stored_versions) == len(stored_runs)):
+        stored_versions = [stored_version(existing)] * len(stored_runs)  # written by agno, or before
+    carried = split_runs(mode, document)
+    kept_since = False
+    if carried is None:
+        runs, versions = stored_runs, stored_versions
+    else:
+        runs, versions, kept_since = merge_runs(stored_runs, stored_versions, carried, view, version)
+    join_runs(mode, document, runs)
+    document[RUN_VERSIONS_KEY] = versions
+    document[VERSION_KEY] = version
+    return document, kept_since
 
 
 def check_replaceable(

@@ -39,7 +39,7 @@ from agno_orm._retry import pause
 from agno_orm._versions import VERSION_KEY, OnConflict, stored_version
 from agno_orm.errors import InvalidInputError, InvalidSessionError, PayloadTooLargeError, StorageError
 from agno_orm.nosql import _documents as documents
-from agno_orm.nosql._documents import MODE_KEY, Document
+from agno_orm.nosql._documents import MODE_KEY, RUN_VERSIONS_KEY, Document
 from agno_orm.nosql._drivers import require, translated
 from agno_orm.sessions import ENTITY_FIELD, SESSION_TYPES, AnySession, Mode, SessionTypes
 from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, check_limit, check_session_id
@@ -54,7 +54,9 @@ BillingMode = Literal["PROVISIONED", "PAY_PER_REQUEST"]
 _ENTITY_FIELDS = ("agent_id", "team_id", "workflow_id")
 _INDEXED_FIELDS = ("user_id", *_ENTITY_FIELDS, MODE_KEY)
 _NUMBER_FIELDS = frozenset({"created_at", "updated_at", VERSION_KEY})
-_JSON_FIELDS = frozenset(name for cls in SESSION_TYPES.values() for name in cls.json_fields)
+_JSON_FIELDS = frozenset(
+    [RUN_VERSIONS_KEY, *(name for cls in SESSION_TYPES.values() for name in cls.json_fields)]
+)
 # What listing ids reads of each item: enough to filter, order and tell agno's items' mode apart.
 _LISTING_FIELDS = ("session_id", "created_at", "user_id", MODE_KEY, *_ENTITY_FIELDS, "workflow_name")
 _MAX_ATTEMPTS = 100  # optimistic retries of one upsert against concurrent writers of the same session
@@ -193,8 +195,8 @@ class DynamoDbStorage(Storage):
                 existing = None if found is None else _document(found)
                 documents.check_replaceable(existing, record, self.mode, self._where)
                 self._check_version(session_id, expected, stored_version(existing))
-                document = documents.next_document(
-                    record, existing, self.mode, int(time.time()), where=self._where
+                document, kept_since = documents.next_document(
+                    record, existing, self.mode, int(time.time()), where=self._where, view=expected
                 )
                 item = _item(document)
                 size = _item_size(item)
@@ -210,7 +212,7 @@ class DynamoDbStorage(Storage):
                 except self.dynamodb_client.exceptions.ConditionalCheckFailedException:
                     pause(attempt)  # changed since it was read: read it again
                     continue
-                return self._upserted(session, document)
+                return self._upserted(session, document, expected, kept_since=kept_since)
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:

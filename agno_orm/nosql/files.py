@@ -125,11 +125,11 @@ class FileStorage(Storage):
             existing = self._load(path)
             documents.check_replaceable(existing, record, self.mode, self._where)
             self._check_version(session_id, expected, stored_version(existing))
-            document = documents.next_document(
-                record, existing, self.mode, int(time.time()), where=self._where
+            document, kept_since = documents.next_document(
+                record, existing, self.mode, int(time.time()), where=self._where, view=expected
             )
             self._write_atomically(path, self.serialize(document), dir_fd)
-        return self._upserted(session, document)
+        return self._upserted(session, document, expected, kept_since=kept_since)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:

@@ -137,12 +137,12 @@ class MongoDbStorage(Storage):
                 existing = self.collection.find_one({"session_id": session_id}, {"_id": 0})
                 documents.check_replaceable(existing, record, self.mode, self._where)
                 self._check_version(session_id, expected, stored_version(existing))
-                document = documents.next_document(
-                    record, existing, self.mode, int(time.time()), where=self._where
+                document, kept_since = documents.next_document(
+                    record, existing, self.mode, int(time.time()), where=self._where, view=expected
                 )
                 try:
                     if self._write_if_unchanged(existing, document):
-                        return self._upserted(session, document)
+                        return self._upserted(session, document, expected, kept_since=kept_since)
                 except errors.DuplicateKeyError:
                     pass  # another writer inserted it first
                 except errors.DocumentTooLarge as exc:

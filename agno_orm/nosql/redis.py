@@ -195,15 +195,15 @@ class RedisStorage(Storage):
                         existing = None if raw is None else self._decode(raw)
                         documents.check_replaceable(existing, record, self.mode, self._where)
                         self._check_version(session_id, expected, stored_version(existing))
-                        document = documents.next_document(
-                            record, existing, self.mode, int(time.time()), where=self._where
+                        document, kept_since = documents.next_document(
+                            record, existing, self.mode, int(time.time()), where=self._where, view=expected
                         )
                         old_indexes = self._memberships(pipe, session_id)
                         pipe.multi()
                         pipe.set(key, json.dumps(document, ensure_ascii=False), ex=self.expire)
                         self._queue_indexing(pipe, document, old_indexes)
                         pipe.execute()
-                        return self._upserted(session, document)
+                        return self._upserted(session, document, expected, kept_since=kept_since)
                     except self._redis.WatchError:
                         pause(attempt)  # another writer changed it meanwhile: read it again
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")

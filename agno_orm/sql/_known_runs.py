@@ -11,23 +11,22 @@ an unchanged prefix) key, without being encoded again. Everything taken from an 
 function of the run's content alone, so an entry that another writer made out of date cannot
 make an upsert write the wrong thing by itself.
 
-Which runs are written is decided against the keys and digests of the stored runs. An entry also
-holds those as its upsert left them, with the session row's incarnation (a random id given on
-insert, kept by updates; revision 0005) and version (one more per upsert). The upsert writes the
-session row first, which locks it until the commit; when the row it wrote has the entry's
-incarnation at the entry's version plus one, no writer came between, and the entry's stored keys
-are taken instead of being read back (the read grows with the history). Otherwise they are read
-from the database in the upsert's transaction; an upsert that finds another number of runs stored
-than the entry says (another writer added or deleted runs) does not trust the entry's keys either
-and digests every run again. A session deleted and written again elsewhere has another
-incarnation, whatever its version.
+Which runs are written is decided against the keys, digests and written versions of the stored
+runs. An entry also holds those as its upsert left them, with the write token that upsert gave
+the session row (a random id every upsert writes anew, keeping the one it replaced as the prior
+token; revision 0006). The upsert writes the session row first, which locks it until the
+commit; when the token it replaced is the entry's, no writer came between, and the entry's stored
+runs are taken instead of being read back (the read grows with the history). Otherwise they are
+read from the database in the upsert's transaction; an upsert that finds another number of runs
+stored than the entry says (another writer added or deleted runs) does not trust the entry's keys
+either and digests every run again.
 
-A read uses an entry too: when the session row it reads has the entry's incarnation and version
-(no writer since that upsert) and the entry's stored runs are the ones it carried (no other
-writer's run kept beside them), the stored runs are the entry's, in its order. The read returns
-fresh dicts and lists copied from them (`copy_runs`: strings and numbers, being immutable, are
-shared), so a caller mutating what it read cannot reach the entry, and the next upsert's `==`
-finds equal strings by identity instead of comparing their characters.
+A read uses an entry too: when the session row it reads carries the entry's token (no writer
+since that upsert) and the entry's stored runs are the ones it carried (no other writer's run
+kept beside them), the stored runs are the entry's, in its order. The read returns fresh dicts
+and lists copied from them (`copy_runs`: strings and numbers, being immutable, are shared), so a
+caller mutating what it read cannot reach the entry, and the next upsert's `==` finds equal
+strings by identity instead of comparing their characters.
 
 Known limitation: `==` cannot see a change between values that Python finds equal and JSON does
 not, in a run already written: True -> 1, 1 -> 1.0, 0.0 -> -0.0, 1 -> Decimal("1"), or an
@@ -35,12 +34,9 @@ object whose `__eq__` says it equals anything. Such a change of an already-writt
 written (nor refused by the codec) while this process knows the run; a new or otherwise changed
 run is encoded and checked as always.
 
-Trusted, too: that a session row's incarnation and version name one state of its runs, since
-every upsert moves the version on. A database set back behind the process's back to an earlier
-state and then written to up to the same version again (restored from a backup while the
-process ran, or a failover to a replica that had not received the last commits) breaks that:
-while the process remembers such a session, its reads return the runs it wrote and its upserts
-do not write them again. Restart the processes using a database after restoring it.
+A token is never written twice, so a database set back behind the process's back (restored
+from a backup, or a failover to a replica that lost the last commits) and written to again, even
+up to the same version, carries another token: the process reads and writes it from the database.
 
 Entries are copies the caller cannot reach: the runs a caller passed in or got back are never
 the ones kept here (for a run equal to its known copy, an upsert hands back the caller's own
@@ -82,34 +78,27 @@ class KnownRuns:
     digests: list[str]
     sizes: list[int]
     """Bytes of each run's compact JSON text (`runs.run_digest_and_size`)."""
-    stored: dict[str, tuple[str, int]]
-    """Every run the session had stored once that upsert committed: (digest, position) by key."""
-    incarnation: str | None = None
-    version: int = 0
-    """The session row's incarnation and version as that upsert left them (revision 0005)."""
+    stored: dict[str, tuple[str, int, int]]
+    """Every run the session had stored once that upsert committed: (digest, position, written
+    version) by key."""
+    token: str | None = None
+    """The write token that upsert gave the session row (revision 0006)."""
     nbytes: int = field(init=False)
     """The bytes of run JSON text the entry holds (`sizes` summed)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nbytes", sum(self.sizes))
 
-    def is_stored_as(self, incarnation: str | None, version: int) -> bool:
+    def is_stored_as(self, prior_token: str | None) -> bool:
         """Whether `stored` is still what the session holds, told by its row as an upsert just
-        wrote it: the same incarnation (not deleted and inserted again) at one version more (no
-        writer came between that upsert and this one, which holds the row until it commits)."""
-        return (
-            self.incarnation is not None and incarnation == self.incarnation and version == self.version + 1
-        )
+        wrote it: the token that upsert replaced is this entry's (no writer came between that
+        upsert and this one, which holds the row until it commits)."""
+        return self.token is not None and prior_token == self.token
 
-    def is_all_stored(self, incarnation: str | None, version: int) -> bool:
-        """Whether these runs are all the session holds, told by its row as read: the incarnation
-        and version this entry's upsert left, and no run stored beside the ones it carried."""
-        return (
-            self.incarnation is not None
-            and incarnation == self.incarnation
-            and version == self.version
-            and len(self.stored) == len(self.runs)
-        )
+    def is_all_stored(self, token: str | None) -> bool:
+        """Whether these runs are all the session holds, told by its row as read: the token this
+        entry's upsert left, and no run stored beside the ones it carried."""
+        return self.token is not None and token == self.token and len(self.stored) == len(self.runs)
 
 
 class KnownRunsCache:

@@ -42,18 +42,19 @@ class DialectHooks:
         *,
         bump: str | None = None,
         owner: str | None = None,
-        fill: str | None = None,
+        shift: tuple[str, str] | None = None,
     ) -> Insert:
         """One INSERT, executed with one row's values or many rows', replacing rows with the same
         key but for `keep_on_update`; the column `bump` of a replaced row becomes its stored value
-        plus one instead, the column `fill` keeps its stored value unless that is NULL. A row whose
+        plus one instead; with `shift=(prior, token)` the column `prior` of a replaced row takes the
+        value its column `token` had (and `token` the new value). A row whose
         `owner` column holds another non-NULL value than the new one is left as it is (RETURNING
         then gives no row; only where `upsert_returns_row`); a NULL new value keeps the stored one.
 
         Built once per table and arguments: the statement holds no values, so SQLAlchemy compiles
         it once and each upsert only binds its row.
         """
-        return self._cached_upsert(table, keep_on_update, bump, owner, fill)
+        return self._cached_upsert(table, keep_on_update, bump, owner, shift)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019  # the hooks are module-level singletons
     def _cached_upsert(
@@ -62,9 +63,9 @@ class DialectHooks:
         keep_on_update: frozenset[str],
         bump: str | None,
         owner: str | None,
-        fill: str | None,
+        shift: tuple[str, str] | None,
     ) -> Insert:
-        return self._build_upsert(table, keep_on_update, bump, owner, fill)
+        return self._build_upsert(table, keep_on_update, bump, owner, shift)
 
     def _build_upsert(
         self,
@@ -72,7 +73,7 @@ class DialectHooks:
         keep_on_update: frozenset[str],
         bump: str | None,
         owner: str | None,
-        fill: str | None,
+        shift: tuple[str, str] | None,
     ) -> Insert:
         """The statement of `upsert`, built (once per arguments: `upsert` caches it)."""
         raise NotImplementedError(f"no upsert for dialect {self.name}")
@@ -125,7 +126,7 @@ class _OnConflictHooks(DialectHooks):
         keep_on_update: frozenset[str],
         bump: str | None,
         owner: str | None,
-        fill: str | None,
+        shift: tuple[str, str] | None,
     ) -> Insert:
         stmt = self._insert(table)
         updates: dict[str, Any] = {
@@ -133,8 +134,9 @@ class _OnConflictHooks(DialectHooks):
         }
         if bump is not None:
             updates[bump] = table.c[bump] + 1
-        if fill is not None:
-            updates[fill] = func.coalesce(table.c[fill], stmt.excluded[fill])
+        if shift is not None:
+            prior, token = shift
+            updates[prior] = table.c[token]  # SET expressions read the row as it was
         where = None
         if owner is not None:
             stored, new = table.c[owner], stmt.excluded[owner]
@@ -219,22 +221,27 @@ class MySQLHooks(DialectHooks):
         keep_on_update: frozenset[str],
         bump: str | None,
         owner: str | None,
-        fill: str | None,
+        shift: tuple[str, str] | None,
     ) -> Insert:
         if owner is not None:  # ON DUPLICATE KEY UPDATE has no condition; RETURNING is missing too
             raise NotImplementedError("the MySQL family checks the owner with a SELECT ... FOR UPDATE")
         stmt = mysql.insert(table)
         # MySQL assigns left to right and a later assignment sees an earlier one's new value:
-        # `fill` goes first, so it reads the stored value.
+        # `shift`'s prior goes first, so it reads the stored token.
         updates: dict[str, Any] = {}
-        if fill is not None:
-            updates[fill] = func.coalesce(table.c[fill], stmt.inserted[fill])
+        if shift is not None:
+            prior, token = shift
+            updates[prior] = table.c[token]
         updates.update(
-            {c.name: stmt.inserted[c.name] for c in table.columns if c.name not in {*keep_on_update, fill}}
+            {
+                c.name: stmt.inserted[c.name]
+                for c in table.columns
+                if c.name not in {*keep_on_update, *updates}
+            }
         )
         if bump is not None:
             updates[bump] = table.c[bump] + 1
-        return stmt.on_duplicate_key_update(updates)
+        return stmt.on_duplicate_key_update(list(updates.items()))  # a dict would be put in column order
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # deadlock (1213), lock wait timeout (1205): the transaction ends rolled back either way here

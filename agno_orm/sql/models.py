@@ -115,9 +115,10 @@ class _CommonColumns:
     updated_at: Mapped[int | None] = mapped_column(EpochSeconds)
     # added by revision 0004: one more on every upsert (agno_orm._versions); 1 for rows agno wrote
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
-    # added by revision 0005: a random id given on insert, kept by updates (sql/_known_runs.py);
-    # NULL for rows written before it, until their next upsert
-    incarnation: Mapped[str | None] = mapped_column(String(32))
+    # revision 0006 (0005's incarnation renamed): a random id every upsert writes anew, and the one
+    # it replaced (sql/_known_runs.py); NULL for rows not written since
+    write_token: Mapped[str | None] = mapped_column(String(32))
+    prior_write_token: Mapped[str | None] = mapped_column(String(32))
 
 
 class _AgentColumns(_CommonColumns):
@@ -234,6 +235,8 @@ def session_models(spec: TableSpec) -> SessionModels:
             "run_key": mapped_column(RunKeyType, primary_key=True),
             "position": mapped_column(Integer, nullable=False),
             "digest": mapped_column(String(32), nullable=False),
+            # revision 0006: the session version whose upsert last wrote the run
+            "written_version": mapped_column(Integer, nullable=False, server_default="0"),
             "payload": mapped_column(JsonDocument, nullable=False),
             "created_at": mapped_column(EpochSeconds, nullable=False),
             "updated_at": mapped_column(EpochSeconds, nullable=False),

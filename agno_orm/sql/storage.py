@@ -37,7 +37,7 @@ from sqlalchemy.sql.dml import Insert
 from agno_orm import codec
 from agno_orm._greenlets import in_async_operation
 from agno_orm._retry import pause
-from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict
+from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict, View, stored_version
 from agno_orm.errors import (
     InvalidSessionError,
     SchemaError,
@@ -47,6 +47,7 @@ from agno_orm.errors import (
 )
 from agno_orm.runs import (
     carried_positions,
+    fresh_content_keys,
     join_runs,
     run_digest,
     run_digest_and_size,
@@ -84,12 +85,14 @@ __all__ = ["SqlStorage"]
 
 # Columns an upsert of an existing row leaves as they are: created_at is set once, on insert.
 _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
-INCARNATION_KEY = "incarnation"
-"""The column of a session row's incarnation (revision 0005; see `_known_runs`)."""
+TOKEN_KEY = "write_token"
+PRIOR_TOKEN_KEY = "prior_write_token"
+"""The columns of a session row's write token, new on every upsert, and the one that upsert
+replaced (revision 0006; see `_known_runs`)."""
 
 
-def _new_incarnation() -> str:
-    """A fresh incarnation for a session row being inserted: 32 random hex characters (the column's width)."""
+def _new_token() -> str:
+    """A fresh write token: 32 random hex characters (the column's width), never repeated."""
     return secrets.token_hex(16)
 
 
@@ -163,8 +166,7 @@ class _Runs:
             digests=self.digests,
             sizes=self.sizes,
             stored=stored.runs,
-            incarnation=stored.incarnation,
-            version=stored.version,
+            token=stored.token,
         )
 
     def _copies(self) -> list[Any]:
@@ -177,12 +179,12 @@ class _Runs:
 
 @dataclass
 class _StoredRuns:
-    """The runs a session holds once an upsert wrote them, (digest, position) by key, and its row's
-    incarnation and version then: what the next upsert may take instead of reading them back."""
+    """The runs a session holds once an upsert wrote them, (digest, position, written version) by
+    key, and the write token of its row then: what the next upsert may take instead of reading
+    them back."""
 
-    runs: dict[str, tuple[str, int]]
-    incarnation: str | None
-    version: int
+    runs: dict[str, tuple[str, int, int]]
+    token: str | None
 
 
 _CONNECTION_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
@@ -419,15 +421,22 @@ class SqlStorage(Storage):
                 return None
             remembered = self._remembered_runs(row, runs_limit)
             if remembered is not None:
-                return self._assemble(row, remembered)
+                return self._assemble(row, *remembered)
             Run = models.run
-            runs = select(Run.payload).where(Run.session_id == session_id)
             if runs_limit is None:
-                payloads = list(connection.scalars(runs.order_by(*_run_order(Run))))
-            else:
-                newest_first = runs.order_by(*(c.desc() for c in _run_order(Run))).limit(runs_limit)
-                payloads = list(connection.scalars(newest_first))[::-1]
-            return self._assemble(row, payloads)
+                runs = select(Run.payload).where(Run.session_id == session_id).order_by(*_run_order(Run))
+                return self._assemble(row, list(connection.scalars(runs)))
+            # one run more than handed out: where there is one, the runs from its position on
+            # count as not handed out (`View.seen_from`), a run sharing it included
+            newest_first = (
+                select(Run.position, Run.payload)
+                .where(Run.session_id == session_id)
+                .order_by(*(c.desc() for c in _run_order(Run)))
+                .limit(runs_limit + 1)
+            )
+            found = list(connection.execute(newest_first))
+            seen_from = found[runs_limit].position + 1 if len(found) > runs_limit else None
+            return self._assemble(row, [payload for _, payload in found[:runs_limit]][::-1], seen_from)
 
         session = self._run("reading a session", read_row)
         if session is None:
@@ -463,7 +472,7 @@ class SqlStorage(Storage):
                 if remembered is None:
                     ids.append(row.session_id)
                 else:
-                    payloads[row.session_id] = remembered
+                    payloads[row.session_id] = remembered[0]
             for start in range(0, len(ids), _CHUNK):
                 runs = (
                     select(Run.session_id, Run.payload)
@@ -527,7 +536,7 @@ class SqlStorage(Storage):
         validated = self._validated(session)
         known_key = self._known_key(validated.session_id)
         record, runs = self._encoded(validated, KNOWN_RUNS.get(known_key))
-        expected = self._version_read(session, record["session_id"])
+        view = self._view_read(session, record["session_id"])
         now = int(time.time())
         record["created_at"] = record["created_at"] or now
         record["updated_at"] = now
@@ -537,19 +546,19 @@ class SqlStorage(Storage):
 
         def write(
             connection: Connection,
-        ) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], _StoredRuns]:
+        ) -> tuple[dict[str, Any], list[int], list[tuple[int, int, Any]], _StoredRuns, bool]:
             if raising:
-                stored = self._write_if_unchanged(connection, models, record, expected)
+                stored = self._write_if_unchanged(connection, models, record, view)
             else:
                 stored = self._write_over(connection, models, record)
-            positions, elsewhere, after = self._write_runs(connection, models, stored, runs, now)
-            theirs = self._runs_written_elsewhere(connection, models, session_id, elsewhere)
-            return stored, positions, theirs, after
+            positions, kept, after = self._write_runs(connection, models, stored, runs, now, view)
+            theirs = self._runs_written_elsewhere(connection, models, session_id, set(kept))
+            return stored, positions, theirs, after, any(v > view.version for v in kept.values())
 
         # With on_conflict="raise" a second try after a commit that may have happened would find
         # its own write and report it as a conflict: that write is not tried twice.
         try:
-            stored, positions, theirs, after = self._run(
+            stored, positions, theirs, after, kept_since = self._run(
                 "upserting a session", write, write=True, repeatable=not raising
             )
         except BaseException:
@@ -567,7 +576,7 @@ class SqlStorage(Storage):
             ours = [(position, 0, run) for position, run in zip(positions, carried, strict=True)]
             carried = [run for _, _, run in sorted([*ours, *theirs], key=lambda t: t[:2])]
         join_runs(self.mode, stored, carried)  # alone, the carried runs are in order (ascending positions)
-        return self._upserted(session, stored)
+        return self._upserted(session, stored, view, kept_since=kept_since)
 
     def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
         if session_id is None:
@@ -609,13 +618,17 @@ class SqlStorage(Storage):
         """Insert or update the session row whatever its version (one more); return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
-        values = {**record, VERSION_KEY: 1, INCARNATION_KEY: _new_incarnation()}
+        values = {**record, VERSION_KEY: 1, TOKEN_KEY: _new_token(), PRIOR_TOKEN_KEY: None}
         if self._hooks.upsert_returns_row:
             # One statement: the owner check (`session_owner`) is the upsert's own condition, and
             # no row comes back where the id holds another user's session.
             stmt = _returning_row(
                 self._hooks.upsert(
-                    table, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id", fill=INCARNATION_KEY
+                    table,
+                    _KEEP_ON_UPDATE,
+                    bump=VERSION_KEY,
+                    owner="user_id",
+                    shift=(PRIOR_TOKEN_KEY, TOKEN_KEY),
                 )
             )
             row = connection.execute(stmt, values).mappings().one_or_none()
@@ -632,36 +645,36 @@ class SqlStorage(Storage):
             if owner is not None:
                 self._check_same_id(session_id, owner.session_id)
                 values["user_id"] = self._owner(record, owner.user_id)
-            stmt = self._hooks.upsert(table, _KEEP_ON_UPDATE, bump=VERSION_KEY, fill=INCARNATION_KEY)
+            stmt = self._hooks.upsert(
+                table, _KEEP_ON_UPDATE, bump=VERSION_KEY, shift=(PRIOR_TOKEN_KEY, TOKEN_KEY)
+            )
             connection.execute(stmt, values)
             stored = self._stored_row(connection, models, session_id)
         self._check_same_id(session_id, stored["session_id"])
         return stored
 
     def _write_if_unchanged(
-        self, connection: Connection, models: SessionModels, record: dict[str, Any], expected: int
+        self, connection: Connection, models: SessionModels, record: dict[str, Any], view: View
     ) -> dict[str, Any]:
-        """Write the session row if its stored version is `expected` (ABSENT: if there is none),
-        else raise SessionConflictError; return the stored row."""
+        """Write the session row if its stored version is the one `view` read (ABSENT: if there is
+        none), else raise SessionConflictError; return the stored row."""
         table = models.session_table
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
         row = connection.execute(
-            select(table.c.session_id, table.c.user_id, table.c.version)
+            select(table.c.session_id, table.c.user_id, table.c.version, table.c[TOKEN_KEY])
             .where(table.c.session_id == session_id)
             .with_for_update()
         ).one_or_none()
         if row is not None:
             self._check_same_id(session_id, row.session_id)
-        found = None if row is None else row.version
-        self._check_version(session_id, expected, ABSENT if found is None else found)
+        found, replaced = (None, None) if row is None else (row.version, row.write_token)
+        self._check_version(session_id, view, ABSENT if found is None else found)
         if row is not None:
             record = {**record, "user_id": self._owner(record, row.user_id)}
         if found is None:
             try:
-                connection.execute(
-                    insert(table).values({**record, VERSION_KEY: 1, INCARNATION_KEY: _new_incarnation()})
-                )
+                connection.execute(insert(table).values({**record, VERSION_KEY: 1, TOKEN_KEY: _new_token()}))
             except IntegrityError as exc:  # inserted meanwhile: the next try finds it, a conflict
                 raise _Raced from exc
         else:
@@ -674,7 +687,8 @@ class SqlStorage(Storage):
                     {
                         **changes,
                         VERSION_KEY: found + 1,
-                        INCARNATION_KEY: func.coalesce(table.c[INCARNATION_KEY], _new_incarnation()),
+                        TOKEN_KEY: _new_token(),
+                        PRIOR_TOKEN_KEY: replaced,
                     }
                 )
             )
@@ -764,81 +778,105 @@ class SqlStorage(Storage):
         return record, _Runs(encoded, digests, sizes, keys, reused, known, raw, prefix)
 
     def _write_runs(
-        self, connection: Connection, models: SessionModels, row: dict[str, Any], runs: _Runs | None, now: int
-    ) -> tuple[list[int], set[str], _StoredRuns]:
-        """Write the runs that are new, changed or moved, once the session `row` is written; return
-        their positions (`runs.carried_positions`), the keys of the stored runs they do not carry,
-        and the runs the session then has stored.
+        self,
+        connection: Connection,
+        models: SessionModels,
+        row: dict[str, Any],
+        runs: _Runs | None,
+        now: int,
+        view: View,
+    ) -> tuple[list[int], dict[str, int], _StoredRuns]:
+        """Write the runs that are new, changed or moved, and delete the stored runs the writer saw
+        (`view`) but no longer carries, once the session `row` is written (see `agno_orm.runs`);
+        return the carried runs' positions (`runs.carried_positions`), the written versions of the
+        stored runs kept though not carried, by key, and the runs the session then has stored.
 
-        The stored keys and digests are taken from what this process last wrote where the row says
-        that is still what is stored (`KnownRuns.is_stored_as`), else read (a few bytes per run);
-        the payloads written are only those that changed: the bytes an upsert writes do not grow
-        with the session's history.
+        The stored keys, digests and versions are taken from what this process last wrote where the
+        row says that is still what is stored (`KnownRuns.is_stored_as`), else read (a few bytes
+        per run); the payloads written are only those that changed: the bytes an upsert writes do
+        not grow with the session's history.
         """
-        session_id, incarnation, version = row["session_id"], row[INCARNATION_KEY], row[VERSION_KEY]
+        session_id, token, version = row["session_id"], row[TOKEN_KEY], row[VERSION_KEY]
         known = runs.known if runs is not None else None
-        if known is not None and known.is_stored_as(incarnation, version):
+        if known is not None and known.is_stored_as(row[PRIOR_TOKEN_KEY]):
             stored = known.stored
             if runs is not None and runs.appended and len(stored) == runs.prefix:
                 # stored: the known runs and nothing else, all carried unchanged; the rest is new
                 first = stored[runs.keys[0]][1] if runs.prefix else 0
                 positions = list(range(first, first + len(runs.keys)))
-                after = dict(stored)
+                appended = dict(stored)
                 new = range(runs.prefix, len(runs.keys))
-                after.update((runs.keys[i], (runs.digests[i], positions[i])) for i in new)
-                self._upsert_runs(connection, models, session_id, [(i, positions[i]) for i in new], runs, now)
-                return positions, set(), _StoredRuns(after, incarnation, version)
+                appended.update((runs.keys[i], (runs.digests[i], positions[i], version)) for i in new)
+                rows = [(i, positions[i], version) for i in new]
+                self._upsert_runs(connection, models, session_id, rows, runs, now)
+                return positions, {}, _StoredRuns(appended, token)
         else:
             Run = models.run
             stored = {
-                key: (digest, position)
-                for key, digest, position in connection.execute(
-                    select(Run.run_key, Run.digest, Run.position).where(Run.session_id == session_id)
+                key: (digest, position, written)
+                for key, digest, position, written in connection.execute(
+                    select(Run.run_key, Run.digest, Run.position, Run.written_version).where(
+                        Run.session_id == session_id
+                    )
                 )
             }
             if runs is not None and known is not None and len(known.stored) != len(stored):
                 # another writer added or removed runs since this process last wrote the session:
                 # its known runs are not trusted, every run is digested again (the full path)
                 runs.digest_again()
-        if runs is None:
-            return [], set(stored), _StoredRuns(stored, incarnation, version)
-        keys = runs.keys
-        positions = carried_positions(keys, {key: position for key, (_, position) in stored.items()})
-        after = {
-            key: (digest, position)
-            for key, digest, position in zip(keys, runs.digests, positions, strict=True)
-        }
-        changed = [
-            (index, position)
-            for index, (key, (digest, position)) in enumerate(after.items())
-            if stored.get(key) != (digest, position)
-        ]
+        if runs is None:  # no run list carried: every stored run stays
+            return [], {key: written for key, (_, _, written) in stored.items()}, _StoredRuns(stored, token)
+        unseen = {key for key, (_, _, written) in stored.items() if written > view.version}
+        runs.keys = keys = fresh_content_keys(runs.keys, unseen, stored)
+        positions = carried_positions(keys, {key: position for key, (_, position, _) in stored.items()})
+        after: dict[str, tuple[str, int, int]] = {}
+        changed: list[tuple[int, int, int]] = []
+        for index, (key, digest, position) in enumerate(zip(keys, runs.digests, positions, strict=True)):
+            was = stored.get(key)
+            written = was[2] if was is not None and was[0] == digest else version
+            after[key] = (digest, position, written)
+            if was != after[key]:
+                changed.append((index, position, written))
         self._upsert_runs(connection, models, session_id, changed, runs, now)
-        elsewhere = stored.keys() - after.keys()
-        after.update((key, stored[key]) for key in elsewhere)
-        return positions, elsewhere, _StoredRuns(after, incarnation, version)
+        kept: dict[str, int] = {}
+        gone: list[str] = []
+        for key in stored.keys() - after.keys():
+            _, position, written = stored[key]
+            if view.saw(written, position):
+                gone.append(key)
+            else:
+                kept[key] = written
+                after[key] = stored[key]
+        Run = models.run
+        for start in range(0, len(gone), _CHUNK):
+            connection.execute(
+                delete(Run).where(Run.session_id == session_id, Run.run_key.in_(gone[start : start + _CHUNK]))
+            )
+        return positions, kept, _StoredRuns(after, token)
 
     def _upsert_runs(
         self,
         connection: Connection,
         models: SessionModels,
         session_id: str,
-        changed: list[tuple[int, int]],
+        changed: list[tuple[int, int, int]],
         runs: _Runs,
         now: int,
     ) -> None:
-        """Write the runs at these (index, position)s of `runs`, over any stored under their keys."""
+        """Write the runs at these (index, position, written version)s of `runs`, over any stored
+        under their keys."""
         rows = [
             {
                 "session_id": session_id,
                 "run_key": runs.keys[index],
                 "position": position,
                 "digest": runs.digests[index],
+                "written_version": written,
                 "payload": runs.runs[index],
                 "created_at": now,
                 "updated_at": now,
             }
-            for index, position in changed
+            for index, position, written in changed
         ]
         upsert = self._hooks.upsert(models.runs_table, _KEEP_RUN)
         for start in range(0, len(rows), _CHUNK):
@@ -865,10 +903,11 @@ class SqlStorage(Storage):
             if key in keys
         ]
 
-    def _assemble(self, row: Any, runs: list[Any]) -> AnySession:
+    def _assemble(self, row: Any, runs: list[Any], seen_from: int | None = None) -> AnySession:
+        """The session of a `row` and its `runs`, handed out from position `seen_from` on (None: all)."""
         record = self._row_record(row)
         join_runs(self.mode, record, runs)
-        return self._from_record(record)
+        return self._from_record(record, view=View(stored_version(record), seen_from))
 
     def _row_record(self, row: Any) -> dict[str, Any]:
         """A session row (selected from the session table) as a dict by column name."""
@@ -893,15 +932,19 @@ class SqlStorage(Storage):
             params["limit"] = limit
         return stmt, params
 
-    def _remembered_runs(self, row: Any, runs_limit: int | None = None) -> list[Any] | None:
+    def _remembered_runs(
+        self, row: Any, runs_limit: int | None = None
+    ) -> tuple[list[Any], int | None] | None:
         """The session's runs (its last `runs_limit`) copied from what this process last wrote,
-        where the session `row` as read says they are what is stored (`KnownRuns.is_all_stored`);
-        None where they have to be fetched."""
+        where the session `row` as read says they are what is stored (`KnownRuns.is_all_stored`),
+        with the position the runs handed out start from (None: all); None where they have to be
+        fetched."""
         known = KNOWN_RUNS.get(self._known_key(row.session_id))
-        if known is None or not known.is_all_stored(row.incarnation, row.version):
+        if known is None or not known.is_all_stored(row.write_token):
             return None
         first = 0 if runs_limit is None else max(0, len(known.runs) - runs_limit)
-        return copy_runs(known.runs[first:])
+        seen_from = known.stored[known.keys[first - 1]][1] + 1 if first else None
+        return copy_runs(known.runs[first:]), seen_from
 
     def _filter_params(self, user_id: str | None, entity_id: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {}

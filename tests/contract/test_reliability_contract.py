@@ -386,7 +386,7 @@ def test_an_upsert_by_another_user_is_refused_and_never_hands_them_the_first_use
 
 def test_a_write_naming_no_user_leaves_the_sessions_user_as_it_is(storage: Storage) -> None:
     storage.upsert(with_runs("s1", "r1", user_id="alice"))
-    written = storage.upsert({"session_id": "s1", "memory": {"runs": [{"run_id": "r2"}]}})
+    written = storage.upsert({"session_id": "s1", "memory": {"runs": [{"run_id": "r1"}, {"run_id": "r2"}]}})
     assert written.user_id == "alice"
     stored = storage.read("s1", user_id="alice")
     assert stored is not None and run_ids(stored) == ["r1", "r2"]
@@ -395,7 +395,7 @@ def test_a_write_naming_no_user_leaves_the_sessions_user_as_it_is(storage: Stora
 
 def test_a_session_stored_without_a_user_may_be_claimed_by_one(storage: Storage) -> None:
     storage.upsert(with_runs("s1", "r1"))
-    storage.upsert(with_runs("s1", "r2", user_id="u1"))
+    storage.upsert(with_runs("s1", "r1", "r2", user_id="u1"))
     claimed = storage.read("s1", user_id="u1")
     assert claimed is not None and run_ids(claimed) == ["r1", "r2"]
 

@@ -1,4 +1,4 @@
-"""Revisions 0004 and 0005: every session row has a version and an incarnation, older rows too."""
+"""Revisions 0004 to 0006: every session row has a version and a write token, older rows too."""
 
 from __future__ import annotations
 
@@ -71,34 +71,41 @@ def test_each_upsert_adds_one_to_the_version(engine: Engine) -> None:
         )
 
 
-def incarnation(engine: Engine, spec: TableSpec, session_id: str = "s1") -> str | None:
+def tokens(engine: Engine, spec: TableSpec, session_id: str = "s1") -> tuple[str | None, str | None]:
+    """(write_token, prior_write_token) of the session row."""
     with engine.connect() as connection:
-        value = connection.execute(
-            text(f"SELECT incarnation FROM {spec.qualified_name} WHERE session_id = :id"), {"id": session_id}
-        ).scalar_one()
-    return value  # type: ignore[no-any-return]
+        row = connection.execute(
+            text(f"SELECT write_token, prior_write_token FROM {spec.qualified_name} WHERE session_id = :id"),
+            {"id": session_id},
+        ).one()
+    return row[0], row[1]
 
 
 @pytest.mark.parametrize("on_conflict", ["overwrite", "raise"])
-def test_a_row_keeps_its_incarnation_until_deleted_and_rows_from_before_0005_get_one(
+def test_every_upsert_writes_a_new_token_and_keeps_the_one_it_replaced(
     engine: Engine, on_conflict: OnConflict
 ) -> None:
-    """Revision 0005: the incarnation tells a writer that a row is still the one it wrote; it is
-    given on insert, kept by every update, new after a delete (whatever the version then)."""
+    """Revision 0006: a token no two writes share tells a process that a row is still the one it
+    wrote (a version can repeat after a restore); the upsert keeps the token it replaced, so the
+    next upsert can tell no writer came between. Rows from before 0005 have none until written;
+    a downgrade gives 0005's incarnation column back."""
     spec, storage = storage_over_a_row_written_at(engine, "0004", on_conflict=on_conflict)
-    schema = spec.schema
-    assert incarnation(engine, spec) is None
+    assert tokens(engine, spec) == (None, None)
     session = storage.read("s1")
     assert session is not None
     session = storage.upsert(session)
-    first = incarnation(engine, spec)
-    assert first is not None and len(first) == 32
+    first, prior = tokens(engine, spec)
+    assert first is not None and len(first) == 32 and prior is None
     storage.upsert(session)
-    assert incarnation(engine, spec) == first
+    second, prior = tokens(engine, spec)
+    assert second not in (None, first) and prior == first
     storage.delete_session("s1")
     storage.upsert(AgentSession(session_id="s1"))
-    again = incarnation(engine, spec)
-    assert again is not None and again != first
+    again, prior = tokens(engine, spec)
+    assert again not in (None, first, second) and prior is None
+    migrations.downgrade(engine, [spec], "0005")
+    columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=spec.schema)}
+    assert "incarnation" in columns and not columns & {"write_token", "prior_write_token"}
     migrations.downgrade(engine, [spec], "0004")
-    columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=schema)}
+    columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=spec.schema)}
     assert "incarnation" not in columns and "version" in columns
