@@ -1,22 +1,25 @@
 """Fixtures shared by all tests: one `backend` parameter, storages on fresh tables, real servers.
 
 A server is started only when a selected test needs its backend (servers.py says how it is
-found or started). Where it cannot be had, the tests of that backend are skipped with the
-reason, except under CI=true, where that fails the run: a backend is never silently skipped there.
+found or started). Where a backend's server or client library cannot be had, its tests are
+skipped with the reason, except under CI=true, where that fails the run: a backend is never
+silently skipped there (skip_policy.py, the one policy). The run ends with one line per backend
+naming the engine it ran on: a real server, or which stand-in.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+import importlib.metadata
 import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, NullPool, create_engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agno_orm import Storage
@@ -24,6 +27,16 @@ from agno_orm.sql.engines import asyncio_url
 from tests import backends, servers
 from tests.async_facade import LoopThread
 from tests.atomic_mongomock import serialized
+from tests.skip_policy import (
+    check_clients,
+    judge,
+    judge_collection,
+    record_engine,
+    summary_lines,
+    unavailable,
+)
+
+__all__ = ["BACKENDS", "StorageFactory", "backend_params", "unavailable", "unique_table_name"]
 
 StorageFactory = Callable[..., Storage]
 
@@ -54,10 +67,44 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: runs on the {name} backend")
 
 
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true and a backend is unavailable: {reason}", pytrace=False)
-    pytest.skip(reason)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_clients(item)  # before any fixture: a missing library is named as such, not as an ImportError
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    report = yield
+    judge_collection(collector.config, report)  # type: ignore[arg-type]
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    judge(item, call, report)  # type: ignore[arg-type]
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = list(summary_lines(terminalreporter.config))
+    if lines:
+        terminalreporter.section("backends, and the engine each ran on")
+        for line, warning in lines:
+            terminalreporter.line(line, red=warning, bold=warning)
+
+
+def sql_server(url: str) -> str:
+    """ "<product> <version> at <host>:<port>" of the server at `url`."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            dialect = connection.dialect
+            version = ".".join(str(n) for n in dialect.server_version_info or ())
+    finally:
+        engine.dispose()
+    product = "PostgreSQL" if dialect.name == "postgresql" else "MariaDB" if dialect.is_mariadb else "MySQL"
+    return f"{product} {version} at {engine.url.host}:{engine.url.port}"
 
 
 def unique_table_name(prefix: str = "t") -> str:
@@ -65,12 +112,13 @@ def unique_table_name(prefix: str = "t") -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url(pytestconfig: pytest.Config) -> str:
     try:
-        return servers.postgres_url()
+        url = servers.postgres_url()
     except servers.ServerUnavailable as exc:
         unavailable(f"PostgreSQL: {exc}")
-        raise
+    record_engine(pytestconfig, "postgres", f"real {sql_server(url)}, {servers.how_found('PostgreSQL')}")
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -81,56 +129,82 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(pytestconfig: pytest.Config) -> str:
     try:
-        return servers.redis_url()
+        url = servers.redis_url()
     except servers.ServerUnavailable as exc:
         unavailable(f"Redis: {exc}")
-        raise
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        version = client.info("server")["redis_version"]
+    address = urlsplit(url).netloc.rpartition("@")[2]
+    record_engine(pytestconfig, "redis", f"real Redis {version} at {address}, {servers.how_found('Redis')}")
+    return url
 
 
 @pytest.fixture(scope="session")
-def dynamodb_endpoint() -> str:
+def dynamodb_endpoint(pytestconfig: pytest.Config) -> str:
     """Endpoint URL of a DynamoDB-compatible server on loopback (moto's server unless one is given)."""
     try:
-        return servers.dynamodb_url()
+        url = servers.dynamodb_url()
     except servers.ServerUnavailable as exc:
         unavailable(f"DynamoDB: {exc}")
-        raise
+    how = servers.how_found("DynamoDB")
+    if how.startswith("from "):
+        record_engine(pytestconfig, "dynamodb", f"DynamoDB-compatible server at {url}, {how}")
+    else:
+        moto = importlib.metadata.version("moto")
+        record_engine(pytestconfig, "dynamodb", f"stand-in: moto {moto} server at {url} (no DynamoDB here)")
+    return url
 
 
 @pytest.fixture(scope="session")
 def dynamodb_client(dynamodb_endpoint: str) -> Any:
     """One boto3 client for the suite (making one takes a tenth of a second); moto takes any key."""
-    boto3 = pytest.importorskip("boto3")
+    import boto3
+
     credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     return boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1", **credentials)
 
 
 @pytest.fixture(scope="session")
-def mongodb_client() -> Iterator[Any]:
+def mongodb_client(pytestconfig: pytest.Config) -> Iterator[Any]:
     """A real MongoDB server's client when one can be had (servers.mongodb_url), else the in-process
     pymongo-compatible engine mongomock-ng: no MongoDB server can run on this machine."""
     try:
         url = servers.mongodb_url()
-    except servers.ServerUnavailable:
-        mongomock = pytest.importorskip("mongomock_ng")
+    except servers.ServerUnavailable as exc:
+        try:
+            mongomock = importlib.import_module("mongomock_ng")
+        except ImportError as missing:
+            unavailable(
+                f"MongoDB: mongomock-ng is not installed (the in-process stand-in: {missing}); {exc}"
+            )
+        version = importlib.metadata.version("mongomock-ng")
+        record_engine(
+            pytestconfig, "mongodb", f"stand-in: mongomock-ng {version}, in-process (no MongoDB server)"
+        )
         yield serialized(mongomock.MongoClient())  # each operation atomic, as a server's are
         return
-    pymongo = pytest.importorskip("pymongo")
+    import pymongo
+
     client = pymongo.MongoClient(url)
+    version = client.server_info()["version"]
+    record_engine(pytestconfig, "mongodb", f"real MongoDB {version}, {servers.how_found('MongoDB')}")
     yield client
     client.close()
 
 
 @pytest.fixture(scope="session")
-def mysql_url() -> str:
+def mysql_url(pytestconfig: pytest.Config) -> str:
     """A MariaDB server here (servers.mariadb_url), or the MySQL 8 of AGNO_ORM_TEST_MYSQL_URL."""
     try:
-        return servers.mariadb_url()
+        url = servers.mariadb_url()
     except servers.ServerUnavailable as exc:
         unavailable(f"MariaDB/MySQL: {exc}")
-        raise
+    record_engine(pytestconfig, "mysql", f"real {sql_server(url)}, {servers.how_found('MariaDB/MySQL')}")
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -141,14 +215,21 @@ def mysql_engine(mysql_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def singlestore_url() -> str:
+def singlestore_url(pytestconfig: pytest.Config) -> str:
     """A real SingleStore when one is given or Docker answers, else MariaDB through the singlestoredb
     dialect (servers.singlestore_url says which): no SingleStore server can run on this machine."""
     try:
-        return servers.singlestore_url()
+        url = servers.singlestore_url()
     except servers.ServerUnavailable as exc:
         unavailable(f"SingleStore: {exc}")
-        raise
+    how = servers.how_found("SingleStore")
+    if how == "stand-in":
+        server = sql_server(servers.mariadb_url())
+        engine = f"stand-in: {server} through the singlestoredb dialect (no SingleStore server)"
+    else:
+        engine = f"real SingleStore at {make_url(url).host}:{make_url(url).port}, {how}"
+    record_engine(pytestconfig, "singlestore", engine)
+    return url
 
 
 @pytest.fixture(scope="session")

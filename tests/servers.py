@@ -49,6 +49,7 @@ __all__ = [
     "PrivateServer",
     "ServerUnavailable",
     "dynamodb_url",
+    "how_found",
     "mariadb_url",
     "mongodb_url",
     "postgres_url",
@@ -90,14 +91,38 @@ def _once(find: Callable[[], str]) -> Callable[[], str]:
     return url
 
 
+_FOUND: dict[str, str] = {}  # what -> how its server was found: see how_found()
+_HOW = {
+    "running": "already running here",
+    "container": "in a testcontainers container",
+    "private": "a private server started for this run",
+    "stand_in": "stand-in",
+}
+
+
+def how_found(what: str) -> str:
+    """How the server of ``what`` ("PostgreSQL", "SingleStore"...) was found: "from <variable>",
+    "already running here", "in a testcontainers container", "a private server started for this
+    run" or "stand-in"; "" if it was not asked for or not found."""
+    return _FOUND.get(what, "")
+
+
+def _given(what: str, variable: str, url: str) -> str:
+    _FOUND[what] = f"from {variable}"
+    return url
+
+
 def _first(what: str, *attempts: Callable[[], str]) -> str:
     """Return the first attempt that succeeds; otherwise fail with every attempt's reason."""
     reasons = []
     for attempt in attempts:
         try:
-            return attempt()
+            url = attempt()
         except ServerUnavailable as exc:
             reasons.append(f"- {exc}")
+        else:
+            _FOUND[what] = next(how for end, how in _HOW.items() if attempt.__name__.endswith(end))
+            return url
     raise ServerUnavailable(f"no {what} server for the tests:\n" + "\n".join(reasons))
 
 
@@ -108,7 +133,7 @@ def _first(what: str, *attempts: Callable[[], str]) -> str:
 def postgres_url() -> str:
     """SQLAlchemy URL (``postgresql+psycopg://``) of a PostgreSQL server with a database ``test``."""
     if url := os.environ.get(POSTGRES_URL_ENV):
-        return _verified_sql_url(POSTGRES_URL_ENV, url)
+        return _given("PostgreSQL", POSTGRES_URL_ENV, _verified_sql_url(POSTGRES_URL_ENV, url))
     return _first("PostgreSQL", _postgres_running, _postgres_container, _postgres_private)
 
 
@@ -272,7 +297,7 @@ def _version_key(path: str) -> list[int]:
 def mariadb_url() -> str:
     """SQLAlchemy URL (``mysql+pymysql://``) of a MariaDB/MySQL server with a database ``test``."""
     if url := os.environ.get(MYSQL_URL_ENV):
-        return _verified_sql_url(MYSQL_URL_ENV, url)
+        return _given("MariaDB/MySQL", MYSQL_URL_ENV, _verified_sql_url(MYSQL_URL_ENV, url))
     return _first("MariaDB/MySQL", _mariadb_running, _mariadb_container, _mariadb_private)
 
 
@@ -392,7 +417,7 @@ def singlestore_url() -> str:
     ``SHOW VARIABLES LIKE 'memsql_version'``, which only SingleStore answers.
     """
     if url := os.environ.get(SINGLESTORE_URL_ENV):
-        return _verified_sql_url(SINGLESTORE_URL_ENV, url)
+        return _given("SingleStore", SINGLESTORE_URL_ENV, _verified_sql_url(SINGLESTORE_URL_ENV, url))
     return _first("SingleStore", _singlestore_container, _singlestore_stand_in)
 
 
@@ -461,7 +486,7 @@ def redis_url() -> str:
         host, port = parts.hostname or "127.0.0.1", parts.port or 6379
         if parts.scheme == "redis" and (error := _redis_ping(host, port)):
             raise ServerUnavailable(f"{REDIS_URL_ENV} is set but does not answer: {error}")
-        return url
+        return _given("Redis", REDIS_URL_ENV, url)
     return _first("Redis", _redis_running, _redis_private)
 
 
@@ -534,7 +559,7 @@ def dynamodb_url() -> str:
     if url := os.environ.get(DYNAMODB_URL_ENV):
         if error := _http_answers(url):
             raise ServerUnavailable(f"{DYNAMODB_URL_ENV} is set but does not answer: {error}")
-        return url
+        return _given("DynamoDB", DYNAMODB_URL_ENV, url)
     return _first("DynamoDB", _dynamodb_private)
 
 
@@ -583,7 +608,7 @@ def mongodb_url() -> str:
     if url := os.environ.get(MONGODB_URL_ENV):
         if error := _mongodb_ping(url):
             raise ServerUnavailable(f"{MONGODB_URL_ENV} is set but does not answer: {error}")
-        return url
+        return _given("MongoDB", MONGODB_URL_ENV, url)
     return _first("MongoDB", _mongodb_container)
 
 

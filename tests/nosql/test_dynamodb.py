@@ -20,9 +20,10 @@ from agno_orm import (
 from agno_orm.nosql import DynamoDbStorage
 from agno_orm.nosql.dynamodb import MAX_ITEM_BYTES
 from tests.backends.dynamodb import TEST_CREDENTIALS
+from tests.skip_policy import client_module
 
 pytestmark = pytest.mark.dynamodb
-boto3 = pytest.importorskip("boto3")
+boto3 = client_module("boto3")  # not a module skip: tests/skip_policy.py decides
 
 SESSIONS, BLOB = 30, "x" * 40_000  # 1.2 MB of sessions: more than one 1 MB page of any query or scan
 

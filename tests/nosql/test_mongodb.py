@@ -14,9 +14,10 @@ import pytest
 
 from agno_orm import AgentSession, InvalidSessionError, StorageConnectionError, TeamSession
 from agno_orm.nosql import MongoDbStorage
+from tests.skip_policy import client_module
 
 pytestmark = pytest.mark.mongodb
-pymongo = pytest.importorskip("pymongo")
+pymongo = client_module("pymongo")  # not a module skip: tests/skip_policy.py decides
 
 
 @pytest.fixture

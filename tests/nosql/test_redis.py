@@ -14,9 +14,10 @@ import pytest
 
 from agno_orm import AgentSession, InvalidSessionError, StorageConnectionError
 from agno_orm.nosql import RedisStorage
+from tests.skip_policy import client_module
 
 pytestmark = pytest.mark.redis
-redis = pytest.importorskip("redis")
+redis = client_module("redis")  # not a module skip: tests/skip_policy.py decides
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from agno_orm import SingleStoreStorage
 from agno_orm.sessions import ENTITY_FIELD, MODES
 from agno_orm.sql import migrations
 from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, session_table
+from tests.skip_policy import not_for_this_engine
 
 SHARD_KEY = re.compile(r"SHARD KEY\s*(?:USING \w+\s*)?\(([^)]*)\)")
 SORT_KEY = re.compile(r"SORT KEY\s*\(([^)]*)\)")
@@ -176,7 +177,7 @@ def show_create_table(engine: Engine, storage: SingleStoreStorage) -> str:
 @pytest.mark.singlestore
 def test_on_a_real_singlestore_the_table_has_its_keys(singlestore_engine: Engine) -> None:
     if not is_singlestore(singlestore_engine):
-        pytest.skip("the SingleStore tests run on the MariaDB stand-in here: no SingleStore server")
+        not_for_this_engine("needs a real SingleStore: this run has the MariaDB stand-in")
     storage = SingleStoreStorage(f"t_{uuid.uuid4().hex[:12]}", db_engine=singlestore_engine)
     storage.create()
     try:
@@ -189,7 +190,7 @@ def test_on_a_real_singlestore_the_table_has_its_keys(singlestore_engine: Engine
 @pytest.mark.singlestore
 def test_on_the_mariadb_stand_in_singlestores_clauses_are_left_out(singlestore_engine: Engine) -> None:
     if is_singlestore(singlestore_engine):
-        pytest.skip("runs on the MariaDB stand-in; this run has a real SingleStore")
+        not_for_this_engine("runs on the MariaDB stand-in; this run has a real SingleStore")
     storage = SingleStoreStorage(f"t_{uuid.uuid4().hex[:12]}", db_engine=singlestore_engine)
     storage.create()
     try:
