@@ -83,6 +83,8 @@ class KnownRuns:
     version) by key."""
     token: str | None = None
     """The write token that upsert gave the session row (revision 0006)."""
+    version: int = 0
+    """The session version that upsert wrote: no stored run was written later."""
     nbytes: int = field(init=False)
     """The bytes of run JSON text the entry holds (`sizes` summed)."""
 

@@ -167,6 +167,7 @@ class _Runs:
             sizes=self.sizes,
             stored=stored.runs,
             token=stored.token,
+            version=stored.version,
         )
 
     def _copies(self) -> list[Any]:
@@ -185,6 +186,7 @@ class _StoredRuns:
 
     runs: dict[str, tuple[str, int, int]]
     token: str | None
+    version: int
 
 
 _CONNECTION_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
@@ -800,8 +802,14 @@ class SqlStorage(Storage):
         known = runs.known if runs is not None else None
         if known is not None and known.is_stored_as(row[PRIOR_TOKEN_KEY]):
             stored = known.stored
-            if runs is not None and runs.appended and len(stored) == runs.prefix:
-                # stored: the known runs and nothing else, all carried unchanged; the rest is new
+            if (
+                runs is not None
+                and runs.appended
+                and len(stored) == runs.prefix
+                and known.version <= view.version
+            ):
+                # stored: the known runs and nothing else, all seen by this writer and carried
+                # unchanged; the rest is new
                 first = stored[runs.keys[0]][1] if runs.prefix else 0
                 positions = list(range(first, first + len(runs.keys)))
                 appended = dict(stored)
@@ -809,7 +817,7 @@ class SqlStorage(Storage):
                 appended.update((runs.keys[i], (runs.digests[i], positions[i], version)) for i in new)
                 rows = [(i, positions[i], version) for i in new]
                 self._upsert_runs(connection, models, session_id, rows, runs, now)
-                return positions, {}, _StoredRuns(appended, token)
+                return positions, {}, _StoredRuns(appended, token, version)
         else:
             Run = models.run
             stored = {
@@ -825,7 +833,8 @@ class SqlStorage(Storage):
                 # its known runs are not trusted, every run is digested again (the full path)
                 runs.digest_again()
         if runs is None:  # no run list carried: every stored run stays
-            return [], {key: written for key, (_, _, written) in stored.items()}, _StoredRuns(stored, token)
+            every = {key: written for key, (_, _, written) in stored.items()}
+            return [], every, _StoredRuns(stored, token, version)
         unseen = {key for key, (_, _, written) in stored.items() if written > view.version}
         runs.keys = keys = fresh_content_keys(runs.keys, unseen, stored)
         positions = carried_positions(keys, {key: position for key, (_, position, _) in stored.items()})
@@ -852,7 +861,7 @@ class SqlStorage(Storage):
             connection.execute(
                 delete(Run).where(Run.session_id == session_id, Run.run_key.in_(gone[start : start + _CHUNK]))
             )
-        return positions, kept, _StoredRuns(after, token)
+        return positions, kept, _StoredRuns(after, token, version)
 
     def _upsert_runs(
         self,
