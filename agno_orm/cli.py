@@ -9,8 +9,8 @@ Where sessions live is given as a location (agno_orm.locations), a database URL 
 json:///dir, redis://..., and so on. Exit status: 0 success; 1 the answer is "no" (a table is
 behind head, a copy does not verify, a session is not found); 2 an error, told in one line
 (bad location, unreachable server, missing table); 128 + N when stopped by signal N (a copy is
-resumed by running it again). Built on argparse: the command needs nothing the package does not
-already depend on, and importing agno_orm never imports this module.
+resumed by running it again). Built on argparse, with rich drawing progress bars and tables on a
+terminal (plain text otherwise, and JSON with --json); importing agno_orm never imports this module.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ import os
 import shlex
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from agno_orm.errors import StorageError
 from agno_orm.locations import (
@@ -94,10 +93,9 @@ class Failure(Exception):
 
 
 class ProgressBar:
-    """A progress bar on `stream`: redrawn in place on a terminal, otherwise a plain line per 5%."""
+    """A progress bar on `stream`: rich's, redrawn in place, on a terminal; otherwise a plain line
+    per 5% (for logs and pipes, which a redrawn line would fill with carriage returns)."""
 
-    WIDTH = 28
-    REDRAW_SECONDS = 0.1
     PLAIN_STEPS = 20
 
     def __init__(self, stream: IO[str], label: str, total: int) -> None:
@@ -106,63 +104,70 @@ class ProgressBar:
         self.total = total
         self.done = 0
         self.animated = stream.isatty()
-        self._started = time.monotonic()
-        self._drawn_at = 0.0
         self._step = 0
         self._closed = False
+        self._bar: Any = None
+        if self.animated:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=stream, force_terminal=True),
+            )
+            self._task = self._bar.add_task(label, total=total)
+            self._bar.start()
 
     def advance(self, count: int = 1) -> None:
         self.done += count
-        if self.animated:
-            now = time.monotonic()
-            if now - self._drawn_at >= self.REDRAW_SECONDS or self.done >= self.total:
-                self._drawn_at = now
-                self.stream.write("\r" + self._bar())
-                self.stream.flush()
+        if self._bar is not None:
+            self._bar.advance(self._task, count)
         elif self.total:
             step = self.done * self.PLAIN_STEPS // self.total
             if step > self._step:
                 self._step = step
-                self.stream.write(f"{self.label}: {self.done}/{self.total} sessions ({self._percent()}%)\n")
+                percent = 100 * self.done // self.total
+                self.stream.write(f"{self.label}: {self.done}/{self.total} sessions ({percent}%)\n")
                 self.stream.flush()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self.animated and self.total:
-            self.stream.write("\r" + self._bar() + "\n")
-            self.stream.flush()
-
-    def _percent(self) -> int:
-        return 100 * self.done // self.total if self.total else 100
-
-    def _bar(self) -> str:
-        filled = self.WIDTH * self.done // self.total if self.total else self.WIDTH
-        elapsed = time.monotonic() - self._started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = f"  eta {_duration((self.total - self.done) / rate)}" if rate and self.done < self.total else ""
-        return (
-            f"{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total} "
-            f"{self._percent():3d}%  {rate:,.0f}/s{eta}   "
-        )
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
+        if self._bar is not None:
+            self._bar.stop()  # draws the last state, leaves the line, shows the cursor again
 
 
 class Bars:
-    """Makes the progress bars of one command on stderr, remembering the last (for an interrupt)."""
+    """Makes the progress bars of one command on stderr, remembering them (to close them whatever
+    happens, and to say how far the last got when interrupted)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.last: ProgressBar | None = None
+        self.made: list[ProgressBar] = []
+
+    @property
+    def last(self) -> ProgressBar | None:
+        return self.made[-1] if self.made else None
 
     def __call__(self, label: str, total: int) -> ProgressBar:
-        self.last = ProgressBar(sys.stderr if self.enabled else io.StringIO(), label, total)
-        return self.last
+        self.made.append(ProgressBar(sys.stderr if self.enabled else io.StringIO(), label, total))
+        return self.made[-1]
+
+    def close(self) -> None:
+        for bar in self.made:
+            bar.close()
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -269,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = session_commands.add_parser(
         "list",
         help="one page of sessions, newest first",
-        description="One page of sessions of one mode (default agent), newest first, as a table.\n"
-        "Times are UTC. The last line gives the --cursor of the next page.",
+        description="One page of sessions of one mode (default agent), newest first, as a table\n"
+        "(or JSON with --json). Times are UTC. The last line gives the --cursor of the next page.",
         epilog=LOCATIONS_HELP,
         formatter_class=_Formatter,
     )
@@ -283,12 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--until", metavar="TIME", type=_epoch, help="created before (epoch or ISO 8601)")
     listing.add_argument("--limit", metavar="N", type=_positive, default=20, help="sessions per page (20)")
     listing.add_argument("--cursor", metavar="CURSOR", help="the page after the one that printed this cursor")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help='the page as one JSON object: {"mode", "sessions": [...], "next_cursor"} (epoch seconds)',
+    )
     listing.set_defaults(handler=cmd_sessions_list)
 
     show = session_commands.add_parser(
         "show",
         help="one session as JSON",
-        description="One session, all its fields, as pretty JSON.",
+        description="One session, all its fields, as JSON (colored on a terminal unless --json).",
         epilog=LOCATIONS_HELP,
         formatter_class=_Formatter,
     )
@@ -296,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_options(show, what="database URL or location")
     show.add_argument("--user", metavar="ID", help="only if it is this user's session")
     show.add_argument("--runs", metavar="N", type=_non_negative, help="only its last N runs")
+    show.add_argument("--json", action="store_true", help="plain JSON, never colored (as when piped)")
     show.set_defaults(handler=cmd_sessions_show)
 
     export = commands.add_parser(
@@ -383,12 +394,30 @@ def _when(epoch: int | None) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(rows: Sequence[Sequence[str]], out: IO[str]) -> None:
-    """Rows as aligned columns; the last column is not padded."""
+def _table(rows: Sequence[Sequence[str]], out: IO[str], *, indent: int = 0) -> None:
+    """Rows (the first is the header) as a table: rich's on a terminal, otherwise aligned columns
+    of plain text, the last column not padded (for grep, cut and awk)."""
+    if out.isatty():
+        from rich import box
+        from rich.console import Console
+        from rich.padding import Padding
+        from rich.table import Table
+
+        table = Table(
+            box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold"
+        )
+        ids = max(len(row[0]) for row in rows)
+        for i, heading in enumerate(rows[0]):
+            # the first column (ids) stays whole; the others are cut short on a narrow terminal
+            table.add_column(heading, no_wrap=True, min_width=ids if i == 0 else None)
+        for row in rows[1:]:
+            table.add_row(*row)
+        Console(file=out).print(Padding(table, (0, 0, 0, indent)))
+        return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-        print("  ".join([*cells, row[-1]]), file=out)
+        print(" " * indent + "  ".join([*cells, row[-1]]), file=out)
 
 
 def _short(text: str | None, width: int = 40) -> str:
@@ -543,6 +572,14 @@ def cmd_sessions_list(args: argparse.Namespace, out: IO[str], bars: Bars) -> int
             limit=args.limit,
             cursor=args.cursor,
         )
+    if args.json:
+        listing = {
+            "mode": mode,
+            "sessions": [summary.model_dump() for summary in page.items],
+            "next_cursor": page.next_cursor,
+        }
+        print(json.dumps(listing, ensure_ascii=False), file=out)
+        return EXIT_OK
     if not page.items:
         print(f"no {mode} sessions" + (" on this page" if args.cursor else ""), file=out)
         return EXIT_OK
@@ -580,7 +617,12 @@ def cmd_sessions_show(args: argparse.Namespace, out: IO[str], bars: Bars) -> int
         runs = split_runs(mode, data)
         if runs is not None:
             join_runs(mode, data, runs[len(runs) - args.runs :] if args.runs else [])
-    print(json.dumps(data, indent=2, ensure_ascii=False), file=out)
+    if out.isatty() and not args.json:
+        from rich.console import Console
+
+        Console(file=out).print_json(data=data, ensure_ascii=False)
+    else:
+        print(json.dumps(data, indent=2, ensure_ascii=False), file=out)
     return EXIT_OK
 
 
@@ -664,14 +706,14 @@ def _copy(
 
 def _report(verification: Verification, out: IO[str]) -> int:
     print("verification (SHA-256 of each session's canonical JSON without updated_at):", file=out)
-    rows = [["  MODE", "SOURCE", "TARGET", "SOURCE CHECKSUM", "TARGET CHECKSUM", "RESULT"]]
+    rows = [["MODE", "SOURCE", "TARGET", "SOURCE CHECKSUM", "TARGET CHECKSUM", "RESULT"]]
     for check in verification.modes:
         result = "ok" if check.ok else f"{len(check.differing)} missing or different"
         if check.target_others:
             result += f" (the target holds {check.target_others} more)"
         rows.append(
             [
-                f"  {check.mode}",
+                check.mode,
                 str(check.source_count),
                 str(check.target_count),
                 check.source_digest[:16],
@@ -679,7 +721,7 @@ def _report(verification: Verification, out: IO[str]) -> int:
                 result,
             ]
         )
-    _table(rows, out)
+    _table(rows, out, indent=2)
     if verification.ok:
         print(f"verified: the target holds all {verification.source_count} sessions, identical", file=out)
         return EXIT_OK
@@ -748,6 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agno-orm: stopped by {signal.Signals(signum).name}{done}{resume}", file=sys.stderr)
         return 128 + signum
     finally:
+        bars.close()
         for signum, earlier in previous.items():
             signal.signal(signum, earlier)
 

@@ -126,3 +126,68 @@ def test_show_of_a_missing_session_exits_1_saying_so(db: str) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == f"agno-orm: error: no agent session 'no-such-session' in {db} (mode=agent)\n"
+
+
+def test_list_json_pages_through_the_same_sessions_as_the_table(db: str) -> None:
+    seen: list[dict[str, object]] = []
+    args = ["sessions", "list", "--db-url", db, "--limit", "5", "--json"]
+    while True:
+        page = json.loads(ok(run_cli(*args)))
+        assert page["mode"] == "agent"
+        seen += page["sessions"]
+        if page["next_cursor"] is None:
+            break
+        assert len(page["sessions"]) == 5
+        args = [*args, "--cursor", page["next_cursor"]]
+    assert [s["session_id"] for s in seen] == [s.session_id for s in NEWEST_FIRST]
+    first, newest = seen[0], NEWEST_FIRST[0]
+    assert first["created_at"] == newest.created_at  # epoch seconds, not the table's text
+    assert first["user_id"] == newest.user_id and first["entity_id"] == newest.agent_id  # type: ignore[attr-defined]
+    assert first["session_name"] == newest.session_data["session_name"]  # type: ignore[index]
+    assert first["run_count"] == len(newest.memory["runs"])  # type: ignore[attr-defined]
+    assert set(first) == {
+        "session_id",
+        "user_id",
+        "entity_id",
+        "session_name",
+        "created_at",
+        "updated_at",
+        "run_count",
+    }
+
+
+def test_list_json_of_no_sessions_is_an_empty_page(db: str) -> None:
+    page = json.loads(ok(run_cli("sessions", "list", "--db-url", db, "--user", "nobody", "--json")))
+    assert page == {"mode": "agent", "sessions": [], "next_cursor": None}
+
+
+def test_show_json_is_the_session_as_plain_json(db: str) -> None:
+    session = AGENTS[0]
+    output = ok(run_cli("sessions", "show", session.session_id, "--db-url", db, "--json"))
+    assert "\x1b" not in output
+    assert comparable(type(session).model_validate(json.loads(output))) == comparable(session)
+
+
+def test_show_on_a_terminal_colors_the_json_and_list_draws_a_table(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from agno_orm import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    session = AGENTS[0]
+    for args, json_out in ((["sessions", "show", session.session_id], True), (["sessions", "list"], False)):
+        terminal = Terminal()
+        monkeypatch.setattr("sys.stdout", terminal)
+        assert cli.main([*args, "--db-url", db]) == 0
+        drawn = terminal.getvalue()
+        assert "\x1b[" in drawn
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", drawn)
+        if json_out:
+            assert json.loads(plain)["session_id"] == session.session_id
+        else:
+            assert plain.split()[:3] == ["ID", "USER", "ENTITY"] and NEWEST_FIRST[0].session_id in plain

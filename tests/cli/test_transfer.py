@@ -4,6 +4,7 @@ backends no subprocess can reach (MongoDB here is in-process), and the progress 
 from __future__ import annotations
 
 import io
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -109,24 +110,46 @@ def test_copy_exits_1_and_names_the_sessions_whose_copy_differs(
     assert "  agent  " in out and "1 missing or different" in out
 
 
-def test_the_progress_bar_redraws_in_place_on_a_terminal_and_prints_plain_lines_otherwise() -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+class Terminal(io.StringIO):
+    """Output as a terminal takes it (isatty), kept to be read back."""
 
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_redraws_in_place_on_a_terminal_and_prints_plain_lines_otherwise() -> None:
     terminal, pipe = Terminal(), io.StringIO()
     for stream in (terminal, pipe):
         bar = cli.ProgressBar(stream, "copy", 40)
         for _ in range(40):
             bar.advance()
         bar.close()
-    assert terminal.getvalue().startswith("\rcopy [")
-    assert terminal.getvalue().endswith("\n") and terminal.getvalue().count("\n") == 1
-    assert "] 40/40 100%" in terminal.getvalue()
+        bar.close()  # closing twice is harmless (the command closes every bar when it ends)
+    drawn = terminal.getvalue()
+    assert "\r" in drawn or "\x1b[2K" in drawn  # redrawn in place
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.replace("\r", "\n")).splitlines()[-1]
+    assert last.startswith("copy ") and "40/40" in last and "100%" in last
+    assert drawn.endswith("\n\x1b[?25h")  # the line is left, the cursor shown again
     plain = pipe.getvalue().splitlines()
-    assert "\r" not in pipe.getvalue()
+    assert "\r" not in pipe.getvalue() and "\x1b" not in pipe.getvalue()
     assert plain[0] == "copy: 2/40 sessions (5%)" and plain[-1] == "copy: 40/40 sessions (100%)"
     assert len(plain) == 20
+
+
+def test_tables_are_drawn_by_rich_on_a_terminal_and_aligned_plain_text_otherwise() -> None:
+    rows = [["ID", "USER", "NAME"], ["sess-1", "alice", "Refund"], ["sess-22", "-", "Invoice copy"]]
+    terminal, pipe = Terminal(), io.StringIO()
+    cli._table(rows, terminal)
+    cli._table(rows, pipe)
+    assert "\x1b[1m" in terminal.getvalue()  # a bold header
+    drawn = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
+    for row in rows:
+        assert re.search(r"\s+".join(map(re.escape, row)), drawn), drawn
+    assert pipe.getvalue().splitlines() == [
+        "ID       USER   NAME",
+        "sess-1   alice  Refund",
+        "sess-22  -      Invoice copy",
+    ]
 
 
 @pytest.mark.parametrize("jobs", [1, 4])
