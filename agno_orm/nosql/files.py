@@ -10,7 +10,8 @@ name a file outside the directory. An id whose name would exceed 200 bytes is st
 Every file holds the session's fields plus `mode` (see `_documents`); files agno wrote are
 read in place. Writes go to a temporary file in the same directory, are fsynced and renamed over
 the old file (`os.replace`), so readers see the old or the new version, never a torn one, even
-when the writer is killed. Writers take an exclusive `flock` on the directory for the
+when the writer is killed (its temporary file is removed by the next write of that session, or
+by `drop()`). Writers take an exclusive `flock` on the directory for the
 read-check-write of an upsert or delete, so processes sharing the directory do not lose updates.
 Needs a POSIX system (fcntl). Listing reads every file of the directory, as agno's does: these
 storages suit a few thousand sessions; beyond that use a server backend.
@@ -21,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
-import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -74,6 +75,7 @@ class FileStorage(Storage):
         if not isinstance(dir_path, (str, os.PathLike)) or "\0" in os.fspath(dir_path):
             raise InvalidInputError(f"dir_path must be a path without NUL; got {dir_path!r}")
         self.dir_path = Path(dir_path)
+        self._check_directory()
 
     @abstractmethod
     def serialize(self, document: Document) -> bytes:
@@ -148,13 +150,17 @@ class FileStorage(Storage):
         self._saw_absent(session_id)
 
     def drop(self) -> None:
-        """Delete the files of the current mode's sessions; other files in the directory stay."""
+        """Delete the files of the current mode's sessions, and the temporary files writers that died
+        left (any mode's: they may hold session data); other files in the directory stay."""
+        self._check_directory()
         if not self.dir_path.is_dir():
             return
         with self._translated("dropping the sessions"), self._locked() as dir_fd:
             for path, document in self._session_files():
                 if documents.document_mode(document) == self.mode:
                     path.unlink(missing_ok=True)
+            for path in self.dir_path.glob(f".*{self.suffix}*.tmp"):  # ours, and older versions'
+                path.unlink(missing_ok=True)  # under the lock no live writer is using one
             os.fsync(dir_fd)
 
     # -- internals -------------------------------------------------------------------------------
@@ -162,6 +168,11 @@ class FileStorage(Storage):
     @property
     def _where(self) -> str:
         return f"{type(self).__name__}({str(self.dir_path)!r})"
+
+    def _check_directory(self) -> None:
+        """InvalidInputError if `dir_path` exists and is not a directory (a regular file, say)."""
+        if self.dir_path.exists() and not self.dir_path.is_dir():
+            raise InvalidInputError(f"{self._where}: {str(self.dir_path)!r} exists and is not a directory")
 
     def _path(self, session_id: str) -> Path:
         return self.dir_path / file_name(session_id, self.suffix)
@@ -178,6 +189,11 @@ class FileStorage(Storage):
             raise StorageError(f"{self._where}: {path.name} is not valid {self.suffix[1:]}: {exc}") from exc
         if not isinstance(value, dict) or not isinstance(value.get("session_id"), str):
             raise _NotASession(f"{self._where}: {path.name} does not hold a session")
+        for key in ("created_at", "updated_at"):  # listings order by them: one bad value fails them all
+            if not _is_timestamp(value.get(key)):
+                raise StorageError(
+                    f"{self._where}: {path.name} is corrupt: {key} is {value[key]!r}, not a time"
+                )
         return value
 
     def _session_files(self) -> Iterator[tuple[Path, Document]]:
@@ -225,8 +241,15 @@ class FileStorage(Storage):
             os.close(dir_fd)
 
     def _write_atomically(self, path: Path, data: bytes, dir_fd: int) -> None:
-        """Replace `path` with `data` so that no reader and no crash ever sees a partial file."""
-        fd, temporary = tempfile.mkstemp(dir=self.dir_path, prefix=f".{path.name}.", suffix=".tmp")
+        """Replace `path` with `data` so that no reader and no crash ever sees a partial file.
+
+        The temporary file is `.<name>.tmp`: one name per session is enough under the directory
+        lock, and a writer killed mid-write leaves a file the next write of that id removes first
+        (`drop()` removes them all). Created exclusively: a link planted there is not followed.
+        """
+        temporary = self.dir_path / f".{path.name}.tmp"
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
@@ -248,6 +271,13 @@ class FileStorage(Storage):
             raise
         except OSError as exc:
             raise StorageError(f"{action} in {self._where}: {exc}") from exc
+
+
+def _is_timestamp(value: Any) -> bool:
+    """Whether `value` can be a stored created_at/updated_at: epoch seconds, or None (not stored)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 class _NotASession(StorageError):

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from agno_orm import AgentSession, InvalidSessionError, StorageError, TeamSession
+from agno_orm import AgentSession, InvalidInputError, InvalidSessionError, StorageError, TeamSession
 from agno_orm.nosql import FileStorage, JsonStorage, YamlStorage
 from agno_orm.nosql.files import file_name
 
@@ -241,9 +242,68 @@ def test_a_writer_killed_before_its_rename_leaves_the_previous_version(
     assert read is not None and read.session_data == {"version": 3}
 
 
+KILLED_INSIDE_THE_WRITE = """
+import resource, signal
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores SIGXFSZ; by default it kills
+# The kernel stops this process with SIGXFSZ when a write reaches byte {limit} of any file.
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.RLIM_INFINITY))
+"""
+
+
+def test_a_writer_killed_inside_its_write_leaves_the_previous_version(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    """The writer is killed by the kernel in the middle of writing the new version: RLIMIT_FSIZE
+    makes the write that reaches byte 500,000 of the 2 MB file raise SIGXFSZ, whatever the writing
+    code (a temporary file, or the session file itself), so the kill lands inside the write every
+    time (the exit signal and the half-written temporary file say so).
+
+    Checked with atomic writes removed (`_write_atomically` replaced by `path.write_bytes(data)`,
+    writing in place, in a copy of the tree): the test failed in all 10 of 10 runs for JSON and for
+    YAML. JSON: the read raised StorageError "s1.json is not valid json" (the torn file); YAML: the
+    torn file still parses, and the read returned version 2 with its blob cut short, silently.
+    """
+    limit = 500_000
+    writes = (
+        'storage.upsert({"session_id": "s1", "session_data": {"version": 1}})\n'
+        + KILLED_INSIDE_THE_WRITE.format(limit=limit)
+        + 'storage.upsert({"session_id": "s1", "session_data": {"version": 2, "blob": "x" * 2_000_000}})\n'
+        + 'print("not killed", flush=True)\n'
+    )
+    with spawn_writer(storage_class, tmp_path, writes) as child:
+        assert child.wait(timeout=60) == -signal.SIGXFSZ
+        assert child.stdout is not None and child.stdout.read() == ""
+    storage = storage_class(tmp_path)
+    read = storage.read("s1")
+    assert read is not None and read.session_data == {"version": 1}
+    assert storage.get_all_session_ids() == ["s1"]
+    (temporary,) = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert temporary.stat().st_size == limit  # the kill cut the new version's write in two
+    storage.upsert(AgentSession(session_id="s1", session_data={"version": 3}))
+    assert files_under(tmp_path) == {file_name("s1", storage_class.suffix)}  # the stale file is gone
+    read = storage.read("s1")
+    assert read is not None and read.session_data == {"version": 3}
+
+
+def test_drop_removes_the_temporary_files_killed_writers_left(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    storage = storage_class(tmp_path)
+    storage.upsert(AgentSession(session_id="s1"))
+    stale = [f".s1{storage_class.suffix}.tmp", f".s2{storage_class.suffix}.k3j_x9.tmp"]  # ours, older
+    for name in stale:
+        (tmp_path / name).write_text("session_data: half a session")
+    (tmp_path / ".notes.tmp").write_text("not ours")
+    storage.drop()
+    assert files_under(tmp_path) == {".notes.tmp"}
+
+
 def test_a_writer_killed_at_any_moment_leaves_a_whole_session(
     tmp_path: Path, storage_class: type[FileStorage]
 ) -> None:
+    """A soak beside the deterministic test above: kills at random moments, so it may rarely land in
+    a write; it passes whenever the storage is right, whatever the moment."""
     with spawn_writer(
         storage_class,
         tmp_path,
@@ -262,6 +322,64 @@ def test_a_writer_killed_at_any_moment_leaves_a_whole_session(
     assert read is not None and read.session_data is not None
     assert read.session_data["version"] >= last
     assert read.session_data["blob"] == "x" * 2_000_000
+
+
+# -- a damaged directory ----------------------------------------------------------------------------
+
+
+def test_a_directory_path_that_is_a_regular_file_is_refused_by_the_constructor(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    (tmp_path / "sessions").write_text("not a directory")
+    with pytest.raises(InvalidInputError, match="is not a directory"):
+        storage_class(tmp_path / "sessions")
+
+
+def test_a_directory_replaced_by_a_regular_file_fails_every_call_with_a_storage_error(
+    tmp_path: Path, storage_class: type[FileStorage]
+) -> None:
+    directory = tmp_path / "sessions"
+    storage = storage_class(directory)
+    storage.upsert(AgentSession(session_id="s1"))
+    shutil.rmtree(directory)
+    directory.write_text("not a directory")
+    calls = [
+        lambda: storage.read("s1"),
+        lambda: storage.get_all_session_ids(),
+        lambda: storage.get_recent_sessions(),
+        lambda: storage.list_sessions(),
+        lambda: storage.upsert(AgentSession(session_id="s2")),
+        lambda: storage.delete_session("s1"),
+        lambda: storage.drop(),
+        lambda: storage.create(),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError):
+            call()
+    assert directory.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("created_at", ["yesterday", "1700000000", [1], True, float("nan")])
+def test_a_session_file_whose_created_at_is_no_time_fails_listings_loudly(
+    tmp_path: Path, created_at: Any
+) -> None:
+    storage = JsonStorage(tmp_path, session_types="pydantic")
+    storage.upsert(AgentSession(session_id="good"))
+    agno_file(tmp_path, {"session_id": "bad", "memory": None, "created_at": created_at, "updated_at": 1})
+    listings = [
+        storage.get_all_session_ids,
+        storage.get_all_sessions,
+        storage.get_recent_sessions,
+        storage.list_sessions,
+        lambda: storage.read("bad"),
+    ]
+    for listing in listings:
+        with pytest.raises(StorageError, match=r"bad\.json is corrupt: created_at is"):
+            listing()
+    assert storage.read("good") is not None
+    with pytest.raises(StorageError, match="corrupt"):
+        storage.delete_session("bad")  # a corrupt file is left for its owner to look at
+    assert (tmp_path / "bad.json").exists()
 
 
 # -- concurrent processes ------------------------------------------------------------------------
