@@ -84,7 +84,9 @@ def on_both(storages: Storages, mode: str, scenario: Any) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("scenario", [agent_keeps_its_last_run, agent_clears_its_memory])
-def test_an_agents_truncated_history_is_the_one_the_next_turn_finds(storages: Storages, scenario: Any) -> None:
+def test_an_agents_truncated_history_is_the_one_the_next_turn_finds(
+    storages: Storages, scenario: Any
+) -> None:
     agnos, ours = on_both(storages, "agent", scenario)
     if scenario is agent_keeps_its_last_run:
         assert ours == ([ASKED[-1], LAST_QUESTION], f"Your last question was: {ASKED[-1]}")

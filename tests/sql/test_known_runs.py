@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
 
 from agno_orm import AgentSession, WorkflowSessionV2
 from agno_orm.errors import InvalidSessionError, PayloadTooLargeError, SessionConflictError
 from agno_orm.sql import SqlStorage
 from agno_orm.sql._known_runs import KNOWN_RUNS, KnownRuns, KnownRunsCache
+from agno_orm.sql.models import session_models
 from tests.sql.conftest import REPO
 
 
@@ -427,6 +428,41 @@ def test_recent_sessions_take_the_runs_of_sessions_this_process_wrote_last_from_
     assert [runs_of(s) for s in recent] == [[run(2), run(12)], [run(1), run(11), run(99)]]
     KNOWN_RUNS.clear()
     assert storage_on(engine).get_all_sessions() == everything
+
+
+def test_a_database_set_back_and_written_to_the_same_version_elsewhere_is_read_from_the_database(
+    engine: Engine,
+) -> None:
+    """A backup restored while this process runs, then another process writing the session up to
+    the version this process last wrote: the write tokens differ, so this process reads and
+    writes what the database holds, not what it remembers (0005's incarnation and version did not
+    tell: the same incarnation at the same version)."""
+    storage = storage_on(engine)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0)]}))
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1)]}))
+    models = session_models(storage.spec)
+    tables = [models.session_table, models.runs_table]
+    with engine.connect() as connection:  # the backup, at version 2
+        backup = [[dict(row._mapping) for row in connection.execute(select(table))] for table in tables]
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [run(0), run(1), run(2)]}))  # version 3
+    with engine.begin() as connection:  # restored
+        for table in reversed(tables):
+            connection.execute(delete(table))
+        for table, rows in zip(tables, backup, strict=True):
+            connection.execute(insert(table), rows)
+    other_process(
+        engine,
+        """
+        s = storage.read("s1")
+        s.memory["runs"].append(run(7, "elsewhere"))
+        storage.upsert(s)
+        """,
+    )
+    read = storage.read("s1")
+    assert read is not None and read.memory["runs"] == [run(0), run(1), run(7, "elsewhere")]  # type: ignore[attr-defined]
+    written = storage.upsert(read)
+    assert written.memory["runs"] == [run(0), run(1), run(7, "elsewhere")]  # type: ignore[attr-defined]
+    assert stored_runs(engine) == [run(0), run(1), run(7, "elsewhere")]
 
 
 def test_upserts_taking_the_known_keys_store_what_a_fresh_process_reads(engine: Engine) -> None:
