@@ -328,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="sessions from JSON Lines",
         description="Upsert the sessions of a JSON Lines file (as export writes it), then verify.\n"
-        "Sessions already stored identically are skipped, so an interrupted import is resumed by running\n"
-        "it again.",
+        "An imported session replaces a stored one of the same id, its history too: runs the stored\n"
+        "session has and the file's does not are removed. Sessions already stored identically are\n"
+        "skipped, so an interrupted import is resumed by running it again.",
         epilog=LOCATIONS_HELP,
         formatter_class=_Formatter,
     )

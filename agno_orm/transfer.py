@@ -537,7 +537,10 @@ def _collect(pending: set[Future[T]], done: Callable[[T], None], bar: Progress, 
 
 
 def _write(target: Storage, session: Session, expected: Expected, present: bool) -> bool:
-    """Upsert `session` unless the target holds it already; whether it was written."""
+    """Upsert `session` unless the target holds it already; whether it was written.
+
+    Its history replaces the stored one: the stored session was read first, so the upsert removes
+    the stored runs the copy does not carry (a run written meanwhile by another writer stays)."""
     stored = ours(target.read(session.session_id)) if present else None
     if stored is not None:
         if expected.matches(stored):
@@ -545,6 +548,7 @@ def _write(target: Storage, session: Session, expected: Expected, present: bool)
         if expected.with_created_at and stored.created_at != session.created_at:
             # An upsert keeps the stored created_at, and the copy must carry the source's.
             target.delete_session(session.session_id)
+    session._stored_version = None  # what was read of the source says nothing of the target
     target.upsert(session)
     return True
 

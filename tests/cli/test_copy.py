@@ -211,3 +211,26 @@ def test_a_copy_killed_with_sigkill_resumes_and_verifies(tmp_path: Path, many_se
     assert (
         len([p for p in target_dir.iterdir() if p.suffix == ".json" and not p.name.startswith(".")]) == MANY
     )
+
+
+@pytest.mark.sqlite
+def test_a_copied_session_replaces_the_stored_history_whatever_the_versions(tmp_path: Path) -> None:
+    """The source's session (at version 1) over a target's written three times (its runs at
+    versions 1 to 3): the target holds exactly the source's runs afterwards."""
+    from agno_orm import AgentSession, SqliteStorage
+
+    def runs(*ids: int) -> dict[str, Any]:
+        return {"runs": [{"run_id": f"r{i}"} for i in ids]}
+
+    source_db, target_db = tmp_path / "source.db", tmp_path / "target.db"
+    SqliteStorage("agent_sessions", db_file=str(source_db)).upsert(
+        AgentSession(session_id="s1", memory=runs(0), created_at=5)
+    )
+    target = SqliteStorage("agent_sessions", db_file=str(target_db), session_types="pydantic")
+    for last in range(3):
+        target.upsert(AgentSession(session_id="s1", memory=runs(*range(last + 1)), created_at=5))
+    ok(run_cli("copy", "--from", sqlite_location(source_db), "--to", sqlite_location(target_db)))
+    stored_session = SqliteStorage("agent_sessions", db_file=str(target_db), session_types="pydantic").read(
+        "s1"
+    )
+    assert stored_session is not None and stored_session.memory == runs(0)  # type: ignore[attr-defined]

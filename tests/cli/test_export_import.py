@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agno_orm import AgentSession, SqliteStorage
 from agno_orm.sessions import SESSION_TYPES
 from agno_orm.transfer import export_line, replaced_atomically
 from tests.cli.conftest import (
@@ -75,6 +76,30 @@ def test_import_from_stdin_is_idempotent_and_skips_what_is_already_stored(tmp_pa
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == [
         f"{s.session_id}.json" for s in SESSIONS[:5]
     ]
+
+
+@pytest.mark.sqlite
+def test_an_imported_session_replaces_the_stored_history(tmp_path: Path) -> None:
+    """An export is the history it holds: importing it over a longer stored session leaves
+    exactly the exported runs, as `agno-orm import --help` says."""
+    short = AgentSession(session_id="s1", user_id="u1", memory={"runs": [{"run_id": "r3"}]}, created_at=5)
+    longer = AgentSession(
+        session_id="s1", user_id="u1", memory={"runs": [{"run_id": f"r{i}"} for i in range(5)]}, created_at=5
+    )
+    fill_sqlite(tmp_path / "app.db", [longer])
+    imported = ok(
+        run_cli(
+            "import", "-", "--db-url", sqlite_location(tmp_path / "app.db"), stdin=export_line(short) + "\n"
+        )
+    )
+    assert "verified: the target holds all 1 sessions, identical" in imported
+    stored = SqliteStorage("agent_sessions", db_file=str(tmp_path / "app.db"), session_types="pydantic").read(
+        "s1"
+    )
+    assert stored is not None and stored.memory == {"runs": [{"run_id": "r3"}]}  # type: ignore[attr-defined]
+    assert "runs the stored\nsession has and the file's does not are removed" in ok(
+        run_cli("import", "--help")
+    )
 
 
 @pytest.mark.json
