@@ -19,8 +19,11 @@ A table of another mode (one with another mode's id or data column, or none of t
 refused with SchemaError, unchanged: it is not the table this storage or command was meant for.
 Offline (`--sql`) no table can be looked at, so the script always creates it.
 
-Downgrading removes the table, adopted or not: `base` means no table. To hand a table back to agno
-1.8.4, downgrade to this revision instead.
+Downgrading removes the table, adopted or not (and what revision 0002's downgrade kept beside it):
+`base` means no table. To hand a table back to agno 1.8.4, downgrade to this revision instead.
+
+Re-runnable (MySQL commits each DDL statement on its own): a table this revision created but did
+not finish is found and completed like agno's; the downgrade drops only what exists.
 
 Revision ID: 0001
 Revises:
@@ -33,6 +36,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from agno_orm.errors import SchemaError
+from agno_orm.sql import _revision_ops as ops
 from agno_orm.sql import _singlestore_ddl
 from agno_orm.sql.models import EpochSeconds, JsonDocument, SessionIdType, ShortString, index_name
 
@@ -78,7 +82,8 @@ def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
-    op.drop_table(table_name, schema=schema)
+    ops.drop_table(f"{table_name}_0002_kept", schema)  # see revision 0002
+    ops.drop_table(table_name, schema)
 
 
 def _baseline_columns(mode: str) -> list[sa.Column[object]]:

@@ -6,6 +6,11 @@
 - `<table>_by_user`, `<table>_by_entity`, `<table>_by_time`: (filter, created_at, session_id)
   indexes, which replace agno's single-column user and entity indexes.
 
+Re-runnable (MySQL commits each DDL statement on its own): what exists is skipped, and the move
+takes only runs still inside a session row, replacing any rows of that session an interrupted run
+left in `<table>_runs`; the move back likewise deletes each session's rows as it restores them.
+What it needs of agno_orm (how runs are keyed, the names) is frozen in agno_orm.sql._revision_0003.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
@@ -20,19 +25,21 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from agno_orm.runs import join_runs, run_digest, run_keys, split_runs
-from agno_orm.sessions import ENTITY_FIELD
+from agno_orm.sql import _revision_ops as ops
 from agno_orm.sql import _singlestore_ddl
-from agno_orm.sql.models import (
-    EpochSeconds,
-    JsonDocument,
-    RunKeyType,
-    SessionIdType,
-    index_name,
+from agno_orm.sql._revision_0003 import (
+    ENTITY_COLUMN,
+    agno_index_name,
+    join_runs,
     listing_indexes,
+    run_digest,
+    run_keys,
+    runs_holder,
     runs_position_index,
     runs_table_name,
+    split_runs,
 )
+from agno_orm.sql.models import EpochSeconds, JsonDocument, RunKeyType, SessionIdType
 
 revision = "0003"
 down_revision = "0002"
@@ -43,24 +50,15 @@ _BATCH = 500
 
 
 def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
-    entity = ENTITY_FIELD[mode]  # type: ignore[index]
+    entity = ENTITY_COLUMN[mode]
     # Only the indexes the table has: agno's own create() carries on when an index fails, and its
-    # SingleStore makes none. Looked up, not DROP INDEX IF EXISTS, which MySQL 8 lacks; a script
-    # written offline (alembic upgrade --sql) cannot look, and says IF EXISTS.
-    offline = op.get_context().as_sql
-    existing = (
-        set()
-        if offline
-        else {index["name"] for index in sa.inspect(op.get_bind()).get_indexes(table_name, schema=schema)}
-    )
+    # SingleStore makes none.
     for column in ("user_id", entity):
-        name = index_name(table_name, schema, column)
-        if offline or name in existing:
-            op.drop_index(name, table_name=table_name, schema=schema, if_exists=offline or None)
+        ops.drop_index(agno_index_name(table_name, schema, column), table_name, schema)
     for name, columns in listing_indexes(table_name, entity).items():
-        op.create_index(name, table_name, columns, schema=schema, **_singlestore_ddl.index_options())
+        ops.create_index(name, table_name, columns, schema, **_singlestore_ddl.index_options())
     parent = f"{schema}.{table_name}" if schema else table_name
-    op.create_table(
+    ops.create_table(
         runs_table_name(table_name),
         sa.Column("session_id", SessionIdType, sa.ForeignKey(f"{parent}.session_id", ondelete="CASCADE")),
         sa.Column("run_key", RunKeyType),
@@ -73,28 +71,31 @@ def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
         schema=schema,
         **_singlestore_ddl.table_options(),  # utf8mb4_bin like its parent: a foreign key needs equal types
     )
-    op.create_index(
+    ops.create_index(
         runs_position_index(table_name),
         runs_table_name(table_name),
         ["session_id", "position"],
-        schema=schema,
+        schema,
         **_singlestore_ddl.index_options(),
     )
     _move_runs_out(table_name, schema, mode)
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
-    _move_runs_back(table_name, schema, mode)
-    op.drop_table(runs_table_name(table_name), schema=schema)
-    entity = ENTITY_FIELD[mode]  # type: ignore[index]
+    if ops.offline():
+        raise RuntimeError("revision 0003 moves runs back into their sessions: downgrade online, not --sql")
+    if ops.has_table(runs_table_name(table_name), schema):
+        _move_runs_back(table_name, schema, mode)
+    ops.drop_table(runs_table_name(table_name), schema)
+    entity = ENTITY_COLUMN[mode]
     for name in listing_indexes(table_name, entity):
-        op.drop_index(name, table_name=table_name, schema=schema)
+        ops.drop_index(name, table_name, schema)
     for column in ("user_id", entity):
-        op.create_index(
-            index_name(table_name, schema, column),
+        ops.create_index(
+            agno_index_name(table_name, schema, column),
             table_name,
             [column],
-            schema=schema,
+            schema,
             **_singlestore_ddl.index_options(),
         )
 
@@ -102,7 +103,7 @@ def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
 def _tables(table_name: str, schema: str | None, mode: str) -> tuple[sa.Table, sa.Table, str]:
     """The two tables as this revision knows them: only the columns it reads and writes."""
     metadata = sa.MetaData()
-    holder = "runs" if mode == "workflow_v2" else "memory"
+    holder = runs_holder(mode)
     sessions = sa.Table(
         table_name,
         metadata,
@@ -140,8 +141,20 @@ def _batches(connection: sa.Connection, sessions: sa.Table) -> Iterator[list[sa.
         last = rows[-1].session_id
 
 
+def _update_holders(
+    connection: sa.Connection, sessions: sa.Table, holder: str, updates: list[dict[str, Any]]
+) -> None:
+    if updates:
+        statement = (
+            sessions.update()
+            .where(sessions.c.session_id == sa.bindparam("key"))
+            .values({holder: sa.bindparam("value")})
+        )
+        connection.execute(statement, updates)
+
+
 def _move_runs_out(table_name: str, schema: str | None, mode: str) -> None:
-    if op.get_context().as_sql:
+    if ops.offline():
         # Offline (--sql) there are no rows to read. Nothing is lost: runs left in a session row are
         # read from it as before, and its next upsert moves them.
         return
@@ -152,15 +165,14 @@ def _move_runs_out(table_name: str, schema: str | None, mode: str) -> None:
         run_rows: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for row in rows:
-            record = {holder: row._mapping[holder]}
-            found = split_runs(mode, record)  # type: ignore[arg-type]
+            found, rest = split_runs(mode, row._mapping[holder])
             if not found:
                 continue
             digests = [run_digest(run) for run in found]
+            created = row.created_at or now
             for position, (key, digest, payload) in enumerate(
                 zip(run_keys(found, digests), digests, found, strict=True)
             ):
-                created = row.created_at or now
                 run_rows.append(
                     {
                         "session_id": row.session_id,
@@ -172,21 +184,16 @@ def _move_runs_out(table_name: str, schema: str | None, mode: str) -> None:
                         "updated_at": created,
                     }
                 )
-            updates.append({"key": row.session_id, "value": record[holder]})
-        if run_rows:
-            connection.execute(runs.insert(), run_rows)
+            updates.append({"key": row.session_id, "value": rest})
         if updates:
-            statement = (
-                sessions.update()
-                .where(sessions.c.session_id == sa.bindparam("key"))
-                .values({holder: sa.bindparam("value")})
-            )
-            connection.execute(statement, updates)
+            # Runs still in the session row are the truth: rows an interrupted run left are replaced.
+            moved = [update["key"] for update in updates]
+            connection.execute(runs.delete().where(runs.c.session_id.in_(moved)))
+            connection.execute(runs.insert(), run_rows)
+        _update_holders(connection, sessions, holder, updates)
 
 
 def _move_runs_back(table_name: str, schema: str | None, mode: str) -> None:
-    if op.get_context().as_sql:
-        raise RuntimeError("revision 0003 moves runs back into their sessions: downgrade online, not --sql")
     connection = op.get_bind()
     sessions, runs, holder = _tables(table_name, schema, mode)
     for rows in _batches(connection, sessions):
@@ -199,16 +206,11 @@ def _move_runs_back(table_name: str, schema: str | None, mode: str) -> None:
         )
         for session_id, payload in connection.execute(query):
             stored.setdefault(session_id, []).append(payload)
-        updates = []
-        for row in rows:
-            if row.session_id in stored:
-                record = {holder: row._mapping[holder]}
-                join_runs(mode, record, stored[row.session_id])  # type: ignore[arg-type]
-                updates.append({"key": row.session_id, "value": record[holder]})
-        if updates:
-            statement = (
-                sessions.update()
-                .where(sessions.c.session_id == sa.bindparam("key"))
-                .values({holder: sa.bindparam("value")})
-            )
-            connection.execute(statement, updates)
+        updates = [
+            {"key": row.session_id, "value": join_runs(mode, row._mapping[holder], stored[row.session_id])}
+            for row in rows
+            if row.session_id in stored
+        ]
+        _update_holders(connection, sessions, holder, updates)
+        if stored:  # moved back: a run of this revision again finds them in their sessions only
+            connection.execute(runs.delete().where(runs.c.session_id.in_(list(stored))))

@@ -10,7 +10,9 @@
   carries the token its own last write left, which a database restored from a backup and written
   to again cannot repeat (a version can).
 
-Self-contained: it imports nothing from agno_orm, so what it does cannot change after it ships.
+Self-contained but for agno_orm.sql._revision_ops (whose operations never change once shipped),
+so what it does cannot change after it ships. Re-runnable (MySQL commits each DDL statement on
+its own): each step is skipped where it is done, and the back-fill gives the same values again.
 
 Revision ID: 0006
 Revises: 0005
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from agno_orm.sql import _revision_ops as ops
 
 revision = "0006"
 down_revision = "0005"
@@ -34,27 +38,24 @@ def _runs_table(table_name: str) -> str:
 
 def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     runs_name = _runs_table(table_name)
-    op.add_column(
-        runs_name,
-        sa.Column("written_version", sa.Integer(), nullable=False, server_default="0"),
-        schema=schema,
+    ops.add_column(
+        runs_name, sa.Column("written_version", sa.Integer(), nullable=False, server_default="0"), schema
     )
     sessions = sa.table(table_name, sa.column("session_id"), sa.column("version"), schema=schema)
     runs = sa.table(runs_name, sa.column("session_id"), sa.column("written_version"), schema=schema)
     version = sa.select(sessions.c.version).where(sessions.c.session_id == runs.c.session_id)
     op.execute(runs.update().values(written_version=sa.func.coalesce(version.scalar_subquery(), 0)))
-    with op.batch_alter_table(table_name, schema=schema) as batch:
-        batch.alter_column(
-            "incarnation", new_column_name="write_token", existing_type=sa.String(32), existing_nullable=True
-        )
-        batch.add_column(sa.Column("prior_write_token", sa.String(32), nullable=True))
+    _rename(table_name, schema, "incarnation", "write_token")
+    ops.add_column(table_name, sa.Column("prior_write_token", sa.String(32), nullable=True), schema)
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
-    with op.batch_alter_table(table_name, schema=schema) as batch:
-        batch.drop_column("prior_write_token")
-        batch.alter_column(
-            "write_token", new_column_name="incarnation", existing_type=sa.String(32), existing_nullable=True
-        )
-    with op.batch_alter_table(_runs_table(table_name), schema=schema) as batch:
-        batch.drop_column("written_version")
+    ops.drop_columns(table_name, ["prior_write_token"], schema)
+    _rename(table_name, schema, "write_token", "incarnation")
+    ops.drop_columns(_runs_table(table_name), ["written_version"], schema)
+
+
+def _rename(table_name: str, schema: str | None, old: str, new: str) -> None:
+    if ops.offline() or old in ops.column_names(table_name, schema):
+        with op.batch_alter_table(table_name, schema=schema) as batch:
+            batch.alter_column(old, new_column_name=new, existing_type=sa.String(32), existing_nullable=True)
