@@ -64,19 +64,21 @@ class Storage(ABC):
     default) agno's when the `agno` package can be imported, else ours. Both have the same fields
     and `to_dict()`.
 
-    Concurrent writers. A stored session has a version, one more on every upsert. Runs are never
-    lost: an upsert writes the runs it carries (new ones added, changed ones replaced, matched by
-    run_id, see `agno_orm.runs`) and keeps every stored run it does not carry, so two writers who
-    read the same version and each add a run leave both runs stored, on every backend; only
-    `delete_session` removes runs. For the session's other fields, `on_conflict` chooses:
+    Concurrent writers. A stored session has a version, one more on every upsert. An upsert
+    writes the runs it carries (new ones added, changed ones replaced, matched by run_id, see
+    `agno_orm.runs`), removes the stored runs its writer saw and no longer carries, and keeps
+    those it never saw (written by another writer since it read): a truncated history stays
+    truncated, and two writers who read the same version and each add a run leave both runs
+    stored, on every backend. For the session's other fields, `on_conflict` chooses:
     "overwrite" (the default, agno's behaviour) lets the last writer win; "raise" makes `upsert`
     raise SessionConflictError, writing nothing, when the stored version is not the one this
-    writer read, for callers that re-read, re-apply and retry. The version a writer read is taken
-    from the session passed in if it is one of ours returned by a storage (`upsert` updates it
-    on that object), else from what this storage last returned for that session id to the same
-    thread and asyncio task (sessions passed as agno dataclasses or dicts; a storage remembers
-    the last 10,000 ids so). A session this writer never saw counts as read absent: in "raise"
-    mode it may only create the session. Each backend makes the check and the write one atomic
+    writer read, for callers that re-read, re-apply and retry. What a writer saw (`View`: the
+    version, and the first run handed out) is taken from the session passed in if it is one of
+    ours returned by a storage (`upsert` updates it on that object), else from what this storage
+    last returned for that session id to the same thread and asyncio task (sessions passed as
+    agno dataclasses or dicts; a storage remembers the last 10,000 ids so). A session this writer
+    never saw counts as read absent: its upsert removes no run, and in "raise" mode it may only
+    create the session. Each backend makes the check and the write one atomic
     step (a conditional UPDATE, WATCH/MULTI, a conditional replace or put, a file lock).
 
     Failures. Every failure is raised as a `StorageError` with the driver's exception chained,

@@ -330,7 +330,7 @@ class SqlStorage(Storage):
     An upsert writes only the runs that are new, changed or moved, and encodes only those that
     differ (`==`) from what this process last wrote for the session (`_known_runs`, a bounded
     per-process cache of private copies), and reads the stored run keys back only when another
-    writer may have come between (the row's incarnation and version say so): its cost grows with
+    writer may have come between (the row's write tokens say so): its cost grows with
     the history by that comparison, in memory. The session it returns holds the caller's own runs
     where they equal the remembered ones (not copies). A read of a session whose row says its runs
     are still those this process wrote copies them from that memory instead of fetching them.
