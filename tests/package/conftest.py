@@ -77,9 +77,19 @@ def user_venv(distributions: Distributions, tmp_path_factory: pytest.TempPathFac
     root = tmp_path_factory.mktemp("user")
     assert not root.resolve().is_relative_to(REPO)
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # no pip of its own (ensurepip takes seconds): the test run's pip installs into it
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     result = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(distributions.wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            str(distributions.wheel),
+        ],
         cwd=root,
         capture_output=True,
         text=True,

@@ -111,3 +111,22 @@ def test_alembic_with_a_wrong_option_says_so_in_one_line_on_stderr(
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert says in line
+
+
+def test_the_demo_persists_a_session_in_one_process_and_resumes_it_in_the_next(
+    user_venv: UserVenv, project: Path
+) -> None:
+    """scripts/demo's main job, with the installed package: the example script copied into the
+    user's folder (the repository is not on the path)."""
+    script = project / "resume_session.py"
+    script.write_text((REPO / "examples" / "resume_session.py").read_text())
+    (project / "alembic.ini").write_text(documented_alembic_ini())
+    ok(user_venv.run("alembic", "-x", "db_url=sqlite:///data.db", "upgrade", "head", cwd=project))
+
+    def ask(question: str) -> str:
+        return ok(user_venv.run("python", script.name, "data.db", question, cwd=project))
+
+    assert "You have not asked anything yet." in ask("What was my last question?")
+    assert "2 runs stored" in ask("What is the capital of France?")
+    last = ask("What was my last question?")
+    assert "Your last question was: 'What is the capital of France?'" in last and "3 runs stored" in last
