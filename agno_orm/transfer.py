@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import os
+import shlex
 import signal
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from typing import IO, Protocol, TypeVar
 from sqlalchemy import RowMapping, and_, or_, select
 
 from agno_orm.errors import StorageError
-from agno_orm.locations import LocationError, StorageSet, missing_reason
+from agno_orm.locations import Location, LocationError, StorageSet, missing_reason
 from agno_orm.sessions import ENTITY_FIELD, MODES, SESSION_TYPES, AnySession, Mode, Session, SessionPage
 from agno_orm.sql import SqlStorage, migrations
 from agno_orm.sql.models import session_table
@@ -222,11 +223,17 @@ def _sql_reader(storage: SqlStorage, storage_set: StorageSet) -> Reader:
     if state.revision is None:
         return AgnoTable(storage, state.columns)
     if state.revision != head and state.revision in migrations.known_revisions():
-        schema = f" --schema {spec.schema}" if spec.schema else ""
-        url = storage_set.location.sql_url().render_as_string(hide_password=True)
+        location = storage_set.location
+        table = {
+            "table": spec.table_name,
+            "mode": spec.mode,
+            **({"schema": spec.schema} if spec.schema else {}),
+        }
+        url, hidden = Location(location.kind, location.address, table, location.display).url_with_options()
+        password = " (with your password in place of ***)" if hidden else ""
         raise LocationError(
             f"{spec.qualified_name} is at revision {state.revision}, behind {head}; upgrade it first: "
-            f"agno-orm upgrade --db-url '{url}' --table {spec.table_name} --mode {spec.mode}{schema}"
+            f"agno-orm upgrade --db-url {shlex.quote(url)}{password}"
         )
     return storage  # at head, or ahead (which the storage refuses with its own message)
 

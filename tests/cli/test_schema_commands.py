@@ -123,3 +123,23 @@ def test_checks_hint_pasted_upgrades_one_sqlite_table(tmp_path: Path) -> None:
     assert check.returncode == 1
     ok(run_cli(*pasted(check.stdout)))
     assert ok(run_cli("check", "--db-url", location)) == f"all 1 table(s) at head {HEAD}\n"
+
+
+@pytest.mark.sqlite
+def test_a_copy_from_a_table_behind_head_names_the_upgrade_and_works_once_it_is_pasted(
+    tmp_path: Path,
+) -> None:
+    import shlex
+
+    db = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{db}")
+    migrations.upgrade(engine, [TableSpec("team", "old_teams", None)], "0001")  # an older release's table
+    engine.dispose()
+    source = sqlite_location(db, table="old_teams", mode="team")
+    copy = ["copy", "--from", source, "--to", f"json:///{tmp_path / 'out'}", "--no-progress"]
+    refused = run_cli(*copy)
+    assert refused.returncode == 2
+    command = refused.stderr.strip().split("upgrade it first: ", 1)[1]
+    assert shlex.split(command)[:2] == ["agno-orm", "upgrade"]
+    ok(run_cli(*shlex.split(command)[1:]))
+    assert "verified" in ok(run_cli(*copy))
