@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import pkgutil
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
 from sqlalchemy import Engine, NullPool, create_engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,6 +32,7 @@ from tests.async_facade import LoopThread
 from tests.atomic_mongomock import serialized
 from tests.skip_policy import (
     check_clients,
+    in_ci,
     judge,
     judge_collection,
     record_engine,
@@ -62,9 +66,24 @@ def backend_params(*, with_async: bool) -> list[Any]:
 BACKENDS = backend_params(with_async=False)
 
 
+HYPOTHESIS_EXAMPLES = {"default": 12, "ci": 200}  # AGNO_ORM_HYPOTHESIS_EXAMPLES overrides either
+
+
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis's plugin, which reads --hypothesis-seed
 def pytest_configure(config: pytest.Config) -> None:
     for name in BACKEND_MODULES:
         config.addinivalue_line("markers", f"{name}: runs on the {name} backend")
+    for profile, examples in HYPOTHESIS_EXAMPLES.items():
+        examples = int(os.environ.get("AGNO_ORM_HYPOTHESIS_EXAMPLES", examples))
+        hypothesis.settings.register_profile(profile, max_examples=examples, print_blob=True)
+    hypothesis.settings.load_profile("ci" if in_ci() else "default")  # --hypothesis-profile wins
+    if config.getoption("hypothesis_seed") is None:  # a seed of our own, to print: the run is repeatable
+        config.option.hypothesis_seed = str(random.getrandbits(32))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("hypothesis_seed")
+    return f"hypothesis: rerun the same examples with --hypothesis-seed={seed}"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -87,6 +106,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    failed = terminalreporter.stats.get("failed", [])
+    if any("hypothesis" in report.keywords for report in failed):
+        seed = terminalreporter.config.getoption("hypothesis_seed")
+        terminalreporter.section("hypothesis")
+        terminalreporter.line(f"property tests failed: rerun them with --hypothesis-seed={seed}", red=True)
     lines = list(summary_lines(terminalreporter.config))
     if lines:
         terminalreporter.section("backends, and the engine each ran on")
@@ -178,9 +202,7 @@ def mongodb_client(pytestconfig: pytest.Config) -> Iterator[Any]:
         try:
             mongomock = importlib.import_module("mongomock_ng")
         except ImportError as missing:
-            unavailable(
-                f"MongoDB: mongomock-ng is not installed (the in-process stand-in: {missing}); {exc}"
-            )
+            unavailable(f"MongoDB: mongomock-ng is not installed (the in-process stand-in: {missing}); {exc}")
         version = importlib.metadata.version("mongomock-ng")
         record_engine(
             pytestconfig, "mongodb", f"stand-in: mongomock-ng {version}, in-process (no MongoDB server)"

@@ -3,7 +3,6 @@ are the user's choice, limits hold, bad input is refused with nothing written, a
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from typing import Any
@@ -430,8 +429,7 @@ JSON = st.recursive(
 OBJECTS = st.dictionaries(TEXT, JSON, max_size=4)
 
 
-@settings(
-    max_examples=int(os.environ.get("AGNO_ORM_HYPOTHESIS_EXAMPLES", "12")),  # more for a longer search
+@settings(  # examples: the profile's (tests/conftest.py: 12 by default, 200 under CI)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
