@@ -15,6 +15,7 @@ from agno_orm.errors import (
     SessionConflictError,
     StorageConnectionError,
     StorageError,
+    StorageTimeoutError,
 )
 from agno_orm.sessions import (
     AgentSession,
@@ -67,6 +68,7 @@ __all__ = [
     "Storage",
     "StorageConnectionError",
     "StorageError",
+    "StorageTimeoutError",
     "TeamSession",
     "WorkflowSession",
     "WorkflowSessionV2",

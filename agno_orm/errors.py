@@ -12,6 +12,7 @@ only "not found" is answered with None or an empty list.
     │                                   an optional driver is not installed; names the extra to install
     ├── StorageConnectionError          the database could not be reached, or the connection was lost
     │                                   (after the bounded retries of operations that are safe to retry)
+    ├── StorageTimeoutError             the database cancelled a statement or a lock wait at its timeout
     ├── SessionConflictError            on_conflict="raise": the session changed since this writer read it
     └── SchemaError                     the table does not have the shape this storage needs
         └── SchemaOutOfDateError        the table is behind the newest revision and
@@ -59,6 +60,14 @@ class StorageConnectionError(StorageError):
     Reads, and writes that never reached a commit, are retried a few times first; a write whose
     commit was sent when the connection broke is not retried unless repeating it is harmless
     (see `Storage`), and the message then says its outcome is unknown."""
+
+
+class StorageTimeoutError(StorageError):
+    """Raised when the database cancelled a statement at one of its timeouts: a lock wait
+    (PostgreSQL's `lock_timeout`, MySQL's `innodb_lock_wait_timeout`) or a statement running too
+    long (`statement_timeout`, `max_statement_time`, `max_execution_time`; PostgreSQL reports a
+    cancel request alike). Not retried, since another try would wait as long again; the
+    transaction was rolled back, so a write wrote nothing."""
 
 
 class SessionConflictError(StorageError):

@@ -31,6 +31,7 @@ DOCUMENTED = {
     "Storage",
     "StorageConnectionError",
     "StorageError",
+    "StorageTimeoutError",
     "TeamSession",
     "WorkflowSession",
     "WorkflowSessionV2",

@@ -3,7 +3,9 @@
 Everything else — the models, the queries, the revisions — is shared. A dialect contributes:
 its one-statement upsert, how a schema upgrade is made exclusive across processes, how a
 named schema is created, how a write transaction starts, which driver errors mean the
-connection is gone, and which mean the database rolled the transaction back (so it may be run again).
+connection is gone, which mean the database rolled the transaction back (so it may be run again),
+and which name a cause of their own (a timeout, a value over a limit), by SQLSTATE or error code:
+a driver's exception classes do not tell these apart.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, inspect, or_, text
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, inspect, or_, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql.dml import Insert
 
-from agno_orm.errors import StorageError
+from agno_orm.errors import InvalidSessionError, PayloadTooLargeError, StorageError, StorageTimeoutError
 
-__all__ = ["DialectHooks", "hooks_for"]
+__all__ = ["DialectHooks", "Explained", "failed_statement", "hooks_for"]
 
 _UPGRADE_LOCK_NAME = "agno_orm_schema_upgrade"
 _UPGRADE_LOCK_TIMEOUT = 300  # seconds
@@ -48,8 +50,9 @@ class DialectHooks:
         key but for `keep_on_update`; the column `bump` of a replaced row becomes its stored value
         plus one instead; with `shift=(prior, token)` the column `prior` of a replaced row takes the
         value its column `token` had (and `token` the new value). A row whose
-        `owner` column holds another non-NULL value than the new one is left as it is (RETURNING
-        then gives no row; only where `upsert_returns_row`); a NULL new value keeps the stored one.
+        `owner` column holds another non-NULL value than the new one is left as it is where
+        `upsert_returns_row` (RETURNING then gives no row), else it keeps that owner and the caller
+        checks the row (the MySQL family); a NULL new value keeps the stored one.
 
         Built once per table and arguments: the statement holds no values, so SQLAlchemy compiles
         it once and each upsert only binds its row.
@@ -109,6 +112,33 @@ class DialectHooks:
 
     def is_connection_error(self, exc: DBAPIError) -> bool:
         return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+
+    def explained(self, exc: DBAPIError) -> Explained | None:
+        """Our error class for a driver error whose cause the database names (by SQLSTATE or error
+        code: a timeout, a value over one of its limits), and what it means; None for the rest
+        (a lost connection, a rolled-back transaction, or a plain StorageError)."""
+        return None
+
+    def oversized(self, exc: DBAPIError, engine: Engine) -> str | None:
+        """For a lost connection (`is_connection_error`): why the statement that failed was too
+        large for the server, where the server closed the connection for that; else None."""
+        return None
+
+
+Explained = tuple[type[StorageError], str]
+"""An error class and what the driver error means, for the message (`DialectHooks.explained`)."""
+
+
+def failed_statement(exc: DBAPIError) -> DBAPIError:
+    """The error that made a transaction fail: `exc`, or, where `exc` is the rollback after a failed
+    statement failing in turn (a server that refused a statement may drop the connection too), the
+    failed statement's error, which says why."""
+    context = exc.__context__ if exc.statement is None else None
+    while context is not None:  # the rollback's error, the driver's, its socket's, then the statement's
+        if isinstance(context, DBAPIError) and context.statement is not None:
+            return context
+        context = context.__context__
+    return exc
 
 
 class _OnConflictHooks(DialectHooks):
@@ -178,6 +208,11 @@ class SqliteHooks(_OnConflictHooks):
     def is_connection_error(self, exc: DBAPIError) -> bool:
         return exc.connection_invalidated or "unable to open database" in str(exc.orig)
 
+    def explained(self, exc: DBAPIError) -> Explained | None:
+        if getattr(exc.orig, "sqlite_errorcode", None) == 18:  # SQLITE_TOOBIG
+            return PayloadTooLargeError, "over SQLite's largest string or blob (SQLITE_MAX_LENGTH)"
+        return None
+
 
 class PostgresHooks(_OnConflictHooks):
     name = "postgresql"
@@ -186,7 +221,18 @@ class PostgresHooks(_OnConflictHooks):
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
         # serialization_failure, deadlock_detected
-        return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+        return _sqlstate(exc) in ("40001", "40P01")
+
+    def is_connection_error(self, exc: DBAPIError) -> bool:
+        """By SQLSTATE, not by class: psycopg raises OperationalError for a lock or statement timeout
+        and a value over a limit too. Without a SQLSTATE the client itself failed (no connection)."""
+        sqlstate = _sqlstate(exc)
+        if sqlstate is None:
+            return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+        return sqlstate.startswith("08") or sqlstate in _POSTGRES_CONNECTION_STATES
+
+    def explained(self, exc: DBAPIError) -> Explained | None:
+        return _POSTGRES_EXPLAINED.get(_sqlstate(exc) or "")
 
     @contextmanager
     def upgrade_lock(self, connection: Connection) -> Iterator[None]:
@@ -195,12 +241,70 @@ class PostgresHooks(_OnConflictHooks):
         yield
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a PostgreSQL driver error (psycopg 3's `sqlstate`, psycopg2's `pgcode`)."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+# Beyond class 08 (connection exception): the server shut down or is starting (57P01-57P03), refused
+# the connection (53300 too many), or ended it for being idle (25P03 in a transaction, 57P05).
+_POSTGRES_CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "57P05", "53300", "25P03"})
+_POSTGRES_EXPLAINED: dict[str, Explained] = {
+    "55P03": (StorageTimeoutError, "timed out waiting for a lock (lock_timeout)"),
+    "57014": (StorageTimeoutError, "timed out (statement_timeout), or cancelled"),
+    # an index entry (a very long id) or a JSONB value over PostgreSQL's size limits
+    "54000": (PayloadTooLargeError, "over one of PostgreSQL's size limits; nothing was written"),
+}
+
+
 # Server error codes of the MySQL family that mean the server is unreachable, refused the login
 # or dropped the connection. Every other server error is raised as OperationalError by pymysql
 # too (a deadlock, a lock wait timeout), so the exception class cannot tell them apart.
 _MYSQL_CONNECTION_ERRORS = frozenset(
     {1040, 1042, 1043, 1044, 1045, 1053, 1129, 1130, 1152, 1927, 2002, 2003, 2005, 2006, 2013, 2026, 2055}
 )
+_MYSQL_EXPLAINED: dict[int, Explained] = {
+    1205: (StorageTimeoutError, "timed out waiting for a lock (innodb_lock_wait_timeout)"),
+    1969: (StorageTimeoutError, "timed out (max_statement_time)"),  # MariaDB
+    3024: (StorageTimeoutError, "timed out (max_execution_time)"),  # MySQL
+    1153: (PayloadTooLargeError, "over the server's max_allowed_packet; nothing was written"),
+    1301: (PayloadTooLargeError, "over the server's max_allowed_packet; nothing was written"),
+    # MariaDB's JSON columns are LONGTEXT with a json_valid CHECK, which refuses nesting 32 deep;
+    # MySQL's JSON type refuses 101 (3157). Nothing else we write can fail those checks.
+    4025: (
+        InvalidSessionError,
+        "MariaDB stores JSON nested at most 31 levels deep in each field and each run (its json_valid "
+        "check refused the session); nothing was written",
+    ),
+    3157: (
+        InvalidSessionError,
+        "MySQL stores JSON nested at most 100 levels deep in each field and each run; nothing was written",
+    ),
+}
+_SMALLEST_PACKET_LIMIT = 1024 * 1024
+"""Below this, a lost connection is not taken for a statement over max_allowed_packet (MySQL's
+default is 64 MiB, MariaDB's 16 MiB; 1 MiB was the default of old servers)."""
+
+
+def _largest_row(params: Any) -> int:
+    """The bytes of text in the largest row of a failed statement's parameters (one row, or the
+    rows of an executemany), which the driver sends in one packet."""
+    rows = (
+        params
+        if isinstance(params, (list, tuple)) and params and isinstance(params[0], (dict, list, tuple))
+        else [params]
+    )
+    largest = 0
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, (list, tuple)) else ()
+        largest = max(
+            largest,
+            sum(len(v.encode() if isinstance(v, str) else v) for v in values if isinstance(v, (str, bytes))),
+        )
+    return largest
+
+
 # GET_LOCK missing or refused: no such function (1305), not supported (1235), or a feature
 # SingleStore's distributed engine does not offer (1706).
 _MYSQL_UNSUPPORTED_FUNCTION_ERRORS = frozenset({1235, 1305, 1706})
@@ -223,8 +327,6 @@ class MySQLHooks(DialectHooks):
         owner: str | None,
         shift: tuple[str, str] | None,
     ) -> Insert:
-        if owner is not None:  # ON DUPLICATE KEY UPDATE has no condition; RETURNING is missing too
-            raise NotImplementedError("the MySQL family checks the owner with a SELECT ... FOR UPDATE")
         stmt = mysql.insert(table)
         # MySQL assigns left to right and a later assignment sees an earlier one's new value:
         # `shift`'s prior goes first, so it reads the stored token.
@@ -241,11 +343,34 @@ class MySQLHooks(DialectHooks):
         )
         if bump is not None:
             updates[bump] = table.c[bump] + 1
+        if owner is not None:
+            # ON DUPLICATE KEY UPDATE has no condition (nor RETURNING): a stored owner is kept, and
+            # the caller checks the row written (`SqlStorage._write_over`)
+            updates[owner] = func.coalesce(table.c[owner], stmt.inserted[owner])
         return stmt.on_duplicate_key_update(list(updates.items()))  # a dict would be put in column order
 
     def is_transient_error(self, exc: DBAPIError) -> bool:
-        # deadlock (1213), lock wait timeout (1205): the transaction ends rolled back either way here
-        return _mysql_error_code(exc) in (1205, 1213)
+        # deadlock (1213): the server rolled the transaction back (a lock wait timeout is explained)
+        return _mysql_error_code(exc) == 1213
+
+    def explained(self, exc: DBAPIError) -> Explained | None:
+        return _MYSQL_EXPLAINED.get(_mysql_error_code(exc) or 0)
+
+    def oversized(self, exc: DBAPIError, engine: Engine) -> str | None:
+        """A statement over `max_allowed_packet` makes the server close the connection (the client
+        sees 2006 or 2013, seldom 1153): where the failed statement's values were that large, asked
+        of the server on a new connection, it was that and not a lost server."""
+        size = _largest_row(exc.params)
+        if size < _SMALLEST_PACKET_LIMIT:
+            return None
+        try:
+            with engine.connect() as connection:
+                limit = connection.execute(text("SELECT @@max_allowed_packet")).scalar()
+        except DBAPIError:
+            return None  # the server is gone indeed
+        if not isinstance(limit, int) or size < limit:
+            return None
+        return f"a statement of {size} bytes is over the server's max_allowed_packet ({limit} bytes)"
 
     def equals(self, column: Any, name: str) -> Any:
         """`=` and `LIKE` the same text: `=` serves the index, but ignores trailing spaces under a

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from agno_orm import (
     AgentSession,
     InvalidInputError,
+    InvalidSessionError,
     MissingDependencyError,
     MySQLStorage,
+    SessionConflictError,
     SingleStoreStorage,
     StorageConnectionError,
     StorageError,
@@ -287,3 +290,77 @@ def test_alembic_check_still_sees_a_json_column_turned_into_text(empty_db_url: s
     result = run_alembic(empty_db_url, "-x", "table=drifting", "-x", "mode=agent", "check")
     assert result.returncode != 0
     assert "memory" in result.stdout + result.stderr
+
+
+# -- ownership under every isolation level ------------------------------------------------------------
+
+
+class FirstInsertsTogether:
+    """Holds each thread's first INSERT into `table` until both threads of a pair reach theirs: two
+    writers of one new session id then both pass whatever they do before writing (a SELECT ... FOR
+    UPDATE of the missing row, say) before either writes, the interleaving that loses a session."""
+
+    def __init__(self, engine: Engine, table: str) -> None:
+        self.prefix = f"INSERT INTO {table} "
+        self.barrier = threading.Barrier(2)
+        self.waited = threading.local()
+        event.listen(engine, "before_cursor_execute", self.before_cursor_execute)
+
+    def before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith(self.prefix) and not getattr(self.waited, "done", False):
+            self.waited.done = True
+            self.barrier.wait(timeout=30)
+
+    def next_pair(self) -> None:
+        self.barrier = threading.Barrier(2)
+
+
+@on_mysql
+@pytest.mark.parametrize("on_conflict", ["overwrite", "raise"])
+@pytest.mark.parametrize("isolation_level", ["READ COMMITTED", "REPEATABLE READ"])
+def test_two_users_creating_one_session_id_at_once_never_share_it(
+    empty_db_url: str, isolation_level: str, on_conflict: str
+) -> None:
+    """Both users' first upserts of one new id race (each holding back its INSERT until the other
+    reached its own): one creates the session, the other is refused, and the session holds only
+    its owner's run, whatever the isolation level (READ COMMITTED takes no gap lock on a missing row)."""
+    engine = create_engine(empty_db_url, isolation_level=isolation_level)
+    storage = storage_at(empty_db_url, db_engine=engine, on_conflict=on_conflict, session_types="pydantic")
+    storage.create()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT @@tx_isolation")).scalar() == isolation_level.replace(" ", "-")
+    together = FirstInsertsTogether(engine, storage.table_name)
+    refused = (InvalidSessionError, SessionConflictError)
+    try:
+        for pair in range(20):
+            session_id = f"s{pair}"
+            outcomes: dict[str, BaseException | None] = {}
+
+            def upsert(user: str, session_id: str = session_id, outcomes: dict[str, Any] = outcomes) -> None:
+                private = AgentSession(
+                    session_id=session_id, user_id=user, memory={"runs": [{"run_id": f"{user}-private"}]}
+                )
+                try:
+                    storage.upsert(private)
+                    outcomes[user] = None
+                except BaseException as exc:
+                    outcomes[user] = exc
+
+            threads = [threading.Thread(target=upsert, args=(user,)) for user in ("alice", "bob")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            together.next_pair()
+            winners = [user for user, outcome in outcomes.items() if outcome is None]
+            assert len(winners) == 1, (pair, outcomes)
+            (loser,) = {"alice", "bob"} - set(winners)
+            assert isinstance(outcomes[loser], refused), (pair, outcomes)
+            stored = storage.read(session_id)
+            assert stored is not None
+            assert (stored.user_id, stored.memory) == (
+                winners[0],
+                {"runs": [{"run_id": f"{winners[0]}-private"}]},
+            )
+    finally:
+        engine.dispose()
