@@ -188,6 +188,7 @@ class Storage(ABC):
         reads a page through an index.
         """
         check_page_limit(limit)
+        check_created_range(since, until)
         after = decode_cursor(cursor)
         summaries = [
             summary
@@ -244,9 +245,16 @@ class Storage(ABC):
                 f"cannot store a {type(session).__name__}; pass a {expected.__name__} or a mapping"
             )
         try:
-            return expected.model_validate(data)
+            validated = expected.model_validate(data)
         except pydantic.ValidationError as exc:
             raise InvalidSessionError(f"invalid {expected.__name__}: {exc}") from exc
+        for name in ("created_at", "updated_at"):
+            if not is_int64(getattr(validated, name), none=True):
+                raise InvalidSessionError(
+                    f"invalid {expected.__name__}: {name} must be an int from -2**63 to 2**63 - 1 "
+                    f"(epoch seconds, as every backend stores them); got {getattr(validated, name)!r}"
+                )
+        return validated
 
     def _summary(self, session: AnySession) -> SessionSummary:
         runs = runs_of(session, self.mode)
@@ -439,12 +447,17 @@ def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
     """The (created_at, session_id) a page ended at; InvalidInputError for anything we did not issue."""
     if cursor is None:
         return None
+    if not isinstance(cursor, str):
+        raise InvalidInputError(
+            f"cursor must be a str from list_sessions or None; got {type(cursor).__name__}"
+        )
     try:
         created_at, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, TypeError, UnicodeError) as exc:
+        if not is_int64(created_at) or not isinstance(session_id, str):
+            raise ValueError("not (created_at, session_id)")
+        check_session_id(session_id)
+    except (ValueError, TypeError, UnicodeError) as exc:  # InvalidInputError is a ValueError
         raise InvalidInputError(f"not a cursor from list_sessions: {cursor!r}") from exc
-    if not isinstance(created_at, int) or not isinstance(session_id, str):
-        raise InvalidInputError(f"not a cursor from list_sessions: {cursor!r}")
     return created_at, session_id
 
 
@@ -455,15 +468,34 @@ def make_page(summaries: list[SessionSummary], limit: int) -> SessionPage:
     return SessionPage(items=items, next_cursor=encode_cursor(sort_key(items[-1])) if more else None)
 
 
+INT64_MAX = 2**63 - 1
+"""The largest count or epoch second every backend takes (SQL BIGINT, BSON's int64, bound parameters)."""
+
+
+def is_int64(value: Any, *, none: bool = False) -> bool:
+    """Whether `value` is an int (not a bool) that fits in 64 bits signed, or None where `none`."""
+    if value is None:
+        return none
+    return isinstance(value, int) and not isinstance(value, bool) and -INT64_MAX - 1 <= value <= INT64_MAX
+
+
 def check_page_limit(limit: int) -> None:
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise InvalidInputError(f"limit must be an int >= 1; got {limit!r}")
+    if not is_int64(limit) or limit < 1:
+        raise InvalidInputError(f"limit must be an int from 1 to 2**63 - 1; got {limit!r}")
 
 
 def check_limit(limit: int | None) -> None:
-    """Refuse a limit that is not None or a non-negative int (bool is not a count)."""
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise InvalidInputError(f"limit must be None or an int >= 0; got {limit!r}")
+    """Refuse a limit that is not None or a non-negative int (bool is not a count) of 64 bits."""
+    if not is_int64(limit, none=True) or (limit is not None and limit < 0):
+        raise InvalidInputError(f"limit must be None or an int from 0 to 2**63 - 1; got {limit!r}")
+
+
+def check_created_range(since: Any, until: Any) -> None:
+    """Refuse `list_sessions`' `since`/`until` unless each is None or epoch seconds (an int of 64 bits),
+    before any I/O: every backend then filters alike (a MySQL server reads 'abc' as 0)."""
+    for name, value in (("since", since), ("until", until)):
+        if not is_int64(value, none=True):
+            raise InvalidInputError(f"{name} must be None or an int (epoch seconds, 64 bits); got {value!r}")
 
 
 def check_session_id(session_id: Any) -> None:

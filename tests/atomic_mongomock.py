@@ -5,6 +5,7 @@ replaces that document before any other write to it. mongomock-ng finds and then
 separate locks, so two threads can both match a filter and both write, which no server allows.
 `serialized(client)` returns the client with every operation of its databases and collections
 taken under one lock; cursors are read outside it, as a server's are read between operations.
+A document is encoded to BSON before it is inserted or replaces one, as pymongo does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ import threading
 from typing import Any
 
 __all__ = ["serialized"]
+
+_ENCODED_FIRST = {"insert_one": 0, "replace_one": 1}
+"""Writes whose document pymongo encodes before sending anything (mongomock-ng replaces a document
+field by field, so one failing to encode would be left half replaced): position of the document."""
+
+
+def _encode(document: Any) -> None:
+    try:
+        import bson  # pymongo's
+    except ImportError:
+        return
+    bson.encode(document)
 
 
 def serialized(client: Any) -> Any:
@@ -33,6 +46,8 @@ class _Serialized:
         lock = self._lock
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if name in _ENCODED_FIRST and len(args) > _ENCODED_FIRST[name]:
+                _encode(args[_ENCODED_FIRST[name]])  # as pymongo does: what BSON cannot hold sends nothing
             with lock:
                 result = attribute(*args, **kwargs)
             kind = type(result).__name__

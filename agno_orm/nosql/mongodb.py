@@ -26,7 +26,7 @@ from typing import Any
 
 from agno_orm._retry import pause
 from agno_orm._versions import VERSION_KEY, OnConflict, stored_version
-from agno_orm.errors import InvalidInputError, PayloadTooLargeError, StorageError
+from agno_orm.errors import InvalidInputError, InvalidSessionError, PayloadTooLargeError, StorageError
 from agno_orm.nosql import _documents as documents
 from agno_orm.nosql._documents import MODE_KEY, Document
 from agno_orm.nosql._drivers import require, translated
@@ -207,14 +207,25 @@ class MongoDbStorage(Storage):
         return query
 
     def _write_if_unchanged(self, existing: Document | None, document: Document) -> bool:
-        """Store `document` if the stored one is still `existing` (None: still none); False if not."""
-        if existing is None:
-            self.collection.insert_one(dict(document))  # a copy: insert_one adds `_id` to what it is given
-            return True
-        unchanged: dict[str, Any] = {"session_id": existing["session_id"]}
-        # agno's documents (and older ones of ours) have no version: they are replaced only as read
-        unchanged[VERSION_KEY] = existing.get(VERSION_KEY, {"$exists": False})
-        return bool(self.collection.replace_one(unchanged, document).matched_count)
+        """Store `document` if the stored one is still `existing` (None: still none); False if not.
+
+        InvalidSessionError, nothing written, for an int BSON cannot hold (beyond 64 bits signed,
+        which other backends store as JSON numbers): the driver refuses it while encoding."""
+        try:
+            if existing is None:
+                self.collection.insert_one(
+                    dict(document)
+                )  # a copy: insert_one adds `_id` to what it is given
+                return True
+            unchanged: dict[str, Any] = {"session_id": existing["session_id"]}
+            # agno's documents (and older ones of ours) have no version: they are replaced only as read
+            unchanged[VERSION_KEY] = existing.get(VERSION_KEY, {"$exists": False})
+            return bool(self.collection.replace_one(unchanged, document).matched_count)
+        except OverflowError as exc:
+            raise InvalidSessionError(
+                f"{self._where}: session {document['session_id']!r} holds an int MongoDB cannot store "
+                f"(BSON's are 64 bits signed, -2**63 to 2**63 - 1); nothing was written"
+            ) from exc
 
     def _ensure_indexes(self) -> None:
         """Create this mode's indexes if missing; once per storage and mode (creating is idempotent)."""
@@ -260,11 +271,13 @@ def check_names(db_name: object, collection_name: object) -> None:
         or len(collection_name) > 120
         or "$" in collection_name
         or "\0" in collection_name
-        or collection_name.startswith("system.")
+        or ".." in collection_name
+        or collection_name.startswith(("system.", "."))
+        or collection_name.endswith(".")
     ):
         raise InvalidInputError(
-            "collection_name must be 1 to 120 characters without $ or NUL, not starting with 'system.'; "
-            f"got {collection_name!r}"
+            "collection_name must be 1 to 120 characters without $, NUL or '..', not starting with "
+            f"'system.' nor starting or ending with '.'; got {collection_name!r}"
         )
 
 

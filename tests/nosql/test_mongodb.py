@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from agno_orm import AgentSession, InvalidSessionError, StorageConnectionError, TeamSession
+from agno_orm import AgentSession, InvalidInputError, InvalidSessionError, StorageConnectionError, TeamSession
 from agno_orm.nosql import MongoDbStorage
 from tests.skip_policy import client_module
 
@@ -134,3 +134,30 @@ def test_an_unreachable_server_raises_storage_connection_error() -> None:
         storage.read("s1")
     assert isinstance(raised.value.__cause__, pymongo.errors.ConnectionFailure)
     storage._client.close()
+
+
+@pytest.mark.parametrize("where", ["session_data", "run"])
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_an_int_bson_cannot_hold_is_an_invalid_session_and_nothing_is_written(
+    mongodb_client: Any, collection_name: str, where: str, value: int
+) -> None:
+    storage = make(mongodb_client, collection_name)
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r1"}]}))
+    if where == "run":
+        session = AgentSession(
+            session_id="s1", memory={"runs": [{"run_id": "r1"}, {"run_id": "r2", "n": value}]}
+        )
+    else:
+        session = AgentSession(session_id="s1", session_data={"n": value})
+    with pytest.raises(InvalidSessionError, match="64 bits"):
+        storage.upsert(session)
+    with pytest.raises(InvalidSessionError, match="64 bits"):
+        storage.upsert(session.model_copy(update={"session_id": "s2"}))
+    assert storage.get_all_session_ids() == ["s1"]
+    assert storage.read("s1").memory == {"runs": [{"run_id": "r1"}]}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["..", "a..b", ".a", "a.", "a$b", "system.users", ""])
+def test_a_collection_name_mongodb_refuses_is_an_invalid_input(mongodb_client: Any, name: str) -> None:
+    with pytest.raises(InvalidInputError, match="collection_name"):
+        make(mongodb_client, name)
