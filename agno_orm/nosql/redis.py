@@ -7,6 +7,7 @@ Layout, for a `prefix` and each mode:
                                               [null, null] holds every session of the mode,
                                               [user, null], [null, entity], [user, entity] a filter's
     {prefix}\\0{mode}\\0members                hash: session_id -> JSON list of its index keys
+    {prefix}\\0{mode}\\0indexed                set once the sessions agno wrote were indexed
 
 The index keys start with `{prefix}` and a NUL, which no session id (and no accepted prefix)
 contains, so they never meet a session key nor agno's `SCAN {prefix}:*`. An upsert writes the
@@ -16,13 +17,16 @@ the set newest first (ties: session_id descending), returns the live sessions, a
 the same atomic step, the entries of sessions that expired (`expire`) or vanished, from every
 index that held them. Listing therefore costs O(log n + page), with no SCAN.
 
-Sessions agno wrote are read by id at once; `upgrade_schema()` indexes them (one SCAN) so that
-they are listed too. Redis Cluster is not supported (a session and its indexes hash to
-different slots).
+Sessions agno wrote are read by id at once, and indexed the first time a prefix and mode is
+listed (one SCAN of `{prefix}:*`, under a lock in Redis, by one process; the mark that it was
+done is kept in Redis, and the listing script checks it in the same call). `upgrade_schema()`
+indexes them again, for sessions agno wrote under the prefix since. Redis Cluster is not
+supported (a session and its indexes hash to different slots).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -43,11 +47,14 @@ from agno_orm.storage import DEFAULT_MAX_PAYLOAD_BYTES, Storage, check_ids, chec
 __all__ = ["RedisStorage"]
 
 _MAX_ATTEMPTS = 100  # optimistic retries of one upsert against concurrent writers of the same session
+_INDEXING_LOCK_SECONDS = 600  # the lock around indexing agno's sessions, should its holder die
 
-# KEYS: index, members. ARGV: session key prefix, limit (-1: all), "1" to return values, else ids.
+# KEYS: index, members, indexed (the mark of agno's sessions indexed). ARGV: session key prefix,
+# limit (-1: all), "1" to return values, else ids. Returns nil where agno's sessions are not indexed yet.
 _LIST_SCRIPT = """
-local index, members = KEYS[1], KEYS[2]
+local index, members, indexed = KEYS[1], KEYS[2], KEYS[3]
 local prefix, limit, want_values = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+if redis.call('EXISTS', indexed) == 0 then return false end
 local out, start, batch = {}, 0, 200
 while limit < 0 or #out < limit do
   local ids = redis.call('ZREVRANGE', index, start, start + batch - 1)
@@ -142,11 +149,11 @@ class RedisStorage(Storage):
             self.redis_client.ping()
 
     def upgrade_schema(self) -> None:
-        """Index the current mode's sessions that agno wrote (found with one SCAN of `{prefix}:*`)."""
-        pattern = _glob_escape(self.prefix) + ":*"
-        with self._translated("indexing existing sessions"):
-            for key in self.redis_client.scan_iter(match=pattern, count=1000):
-                self._index_unindexed(key)
+        """Index the current mode's sessions that agno wrote (found with one SCAN of `{prefix}:*`).
+
+        Listings do this on their own the first time for a prefix and mode; call it again for
+        sessions agno wrote under the prefix since."""
+        self._index_agno_sessions(again=True)
 
     def read(
         self, session_id: str, user_id: str | None = None, *, runs_limit: int | None = None
@@ -241,7 +248,8 @@ class RedisStorage(Storage):
         raise StorageError(f"{self._where}: session {session_id!r} kept changing; gave up after retries")
 
     def drop(self) -> None:
-        """Delete the current mode's indexed sessions and its indexes."""
+        """Delete the current mode's indexed sessions and its indexes (and the mark that agno's
+        sessions were indexed: a later listing indexes any left)."""
         members_key = self._members_key()
         with self._translated("dropping the sessions"):
             memberships = self.redis_client.hgetall(members_key)
@@ -251,7 +259,7 @@ class RedisStorage(Storage):
                 indexes.update(json.loads(listed))
             for start in range(0, len(ids), 500):
                 self.redis_client.delete(*(self._key(_text(i)) for i in ids[start : start + 500]))
-            self.redis_client.delete(members_key, *indexes)
+            self.redis_client.delete(members_key, self._indexed_key(), *indexes)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -271,6 +279,10 @@ class RedisStorage(Storage):
 
     def _members_key(self) -> str:
         return f"{self.prefix}\0{self.mode}\0members"
+
+    def _indexed_key(self) -> str:
+        """Set once the sessions agno wrote under the prefix in this mode were indexed."""
+        return f"{self.prefix}\0{self.mode}\0indexed"
 
     def _index_keys(self, document: Mapping[str, Any]) -> list[str]:
         """The indexes listing `document`: every session's, its user's, its entity's, and both."""
@@ -316,9 +328,35 @@ class RedisStorage(Storage):
                 return  # written meanwhile, and so indexed by that write
 
     def _list(self, user_id: str | None, entity_id: str | None, limit: int | None, *, values: bool) -> Any:
-        keys = [self._index_key(user_id, entity_id), self._members_key()]
+        keys = [self._index_key(user_id, entity_id), self._members_key(), self._indexed_key()]
         args = [f"{self.prefix}:", -1 if limit is None else limit, "1" if values else "0"]
-        return self._list_script(keys=keys, args=args)
+        found = self._list_script(keys=keys, args=args)
+        if found is None:  # the first listing of this prefix and mode: agno's sessions get indexed
+            self._index_agno_sessions()
+            found = self._list_script(keys=keys, args=args)
+        return found
+
+    def _index_agno_sessions(self, *, again: bool = False) -> None:
+        """Index the current mode's sessions agno wrote (one SCAN of `{prefix}:*`) unless that was
+        done for this prefix and mode (`again`: even so), then mark it done in Redis: once in all,
+        whatever the number of processes, under a lock in Redis that expires should its holder die.
+        Indexing a session twice is harmless (`_index_unindexed`), so a lock expired mid-scan is too."""
+        client, indexed = self.redis_client, self._indexed_key()
+        with self._translated("indexing the sessions agno wrote"):
+            if not again and client.exists(indexed):
+                return
+            lock = client.lock(f"{self.prefix}\0{self.mode}\0indexing", timeout=_INDEXING_LOCK_SECONDS)
+            lock.acquire()
+            try:
+                if not again and client.exists(indexed):
+                    return  # another process indexed them meanwhile
+                pattern = _glob_escape(self.prefix) + ":*"
+                for key in client.scan_iter(match=pattern, count=1000):
+                    self._index_unindexed(key)
+                client.set(indexed, "1")
+            finally:
+                with contextlib.suppress(self._redis.exceptions.LockError):  # expired meanwhile
+                    lock.release()
 
     def _decode(self, raw: bytes | str) -> Document:
         try:

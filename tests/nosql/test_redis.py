@@ -57,8 +57,9 @@ def seed(storage: RedisStorage, count: int) -> None:
 
 
 def test_listing_sends_one_script_call_and_no_scan(client: Any, prefix: str) -> None:
-    storage = RedisStorage(prefix, client=client)
-    seed(storage, 60)
+    seed(RedisStorage(prefix, client=client), 60)
+    RedisStorage(prefix, client=client).get_all_session_ids()  # the first listing indexes agno's sessions
+    storage = RedisStorage(prefix, client=client)  # a process started later: that is remembered in Redis
     log = CommandLog(client)
     assert len(storage.get_all_session_ids()) == 60
     assert [s.session_id for s in storage.get_recent_sessions(user_id="u0", limit=3)] == [
@@ -146,14 +147,99 @@ def test_sessions_live_under_agnos_keys_as_json(client: Any, prefix: str) -> Non
     ]  # agno's SCAN sees only it
 
 
-def test_sessions_agno_wrote_are_read_then_listed_after_upgrade_schema(client: Any, prefix: str) -> None:
-    agno_value = {"session_id": "old", "user_id": "u", "agent_id": "a", "memory": None, "created_at": 5}
-    client.set(f"{prefix}:old", json.dumps(agno_value))
+def agno_redis(redis_url: str, prefix: str, mode: str = "agent") -> Any:
+    """agno 1.8.4's own RedisStorage on the test server."""
+    from agno.storage.redis import RedisStorage as AgnoRedis
+
+    url = redis.connection.parse_url(redis_url)
+    return AgnoRedis(
+        prefix, host=url.get("host", "localhost"), port=url.get("port", 6379), db=url.get("db", 0), mode=mode
+    )
+
+
+@pytest.mark.parametrize("mode", ["agent", "team", "workflow", "workflow_v2"])
+def test_sessions_agno_wrote_are_listed_on_first_use(
+    redis_url: str, client: Any, prefix: str, mode: str
+) -> None:
+    """A user who swaps the import over agno's data lists every session agno wrote, without a call
+    to upgrade_schema()."""
+    pytest.importorskip("agno")
+    from agno.storage.session import AgentSession as AgnoAgent
+    from agno.storage.session import TeamSession as AgnoTeam
+    from agno.storage.session.v2.workflow import WorkflowSession as AgnoWorkflowV2
+    from agno.storage.session.workflow import WorkflowSession as AgnoWorkflow
+
+    make_session = {
+        "agent": lambda i: AgnoAgent(
+            session_id=f"s{i}", user_id=f"u{i % 2}", agent_id="e", created_at=10 + i
+        ),
+        "team": lambda i: AgnoTeam(session_id=f"s{i}", user_id=f"u{i % 2}", team_id="e", created_at=10 + i),
+        "workflow": lambda i: AgnoWorkflow(
+            session_id=f"s{i}", user_id=f"u{i % 2}", workflow_id="e", created_at=10 + i
+        ),
+        "workflow_v2": lambda i: AgnoWorkflowV2(
+            session_id=f"s{i}", user_id=f"u{i % 2}", workflow_id="e", created_at=10 + i
+        ),
+    }[mode]
+    theirs = agno_redis(redis_url, prefix, mode)
+    for i in range(4):
+        assert theirs.upsert(make_session(i)) is not None
+    assert sorted(theirs.get_all_session_ids()) == ["s0", "s1", "s2", "s3"]
+    storage = RedisStorage(prefix, client=client, mode=mode, session_types="pydantic")  # type: ignore[arg-type]
+    assert storage.get_all_session_ids() == ["s3", "s2", "s1", "s0"]
+    assert storage.get_all_session_ids(user_id="u1", entity_id="e") == ["s3", "s1"]
+    assert [s.session_id for s in storage.get_recent_sessions(user_id="u0", limit=1)] == ["s2"]
+    assert [s.session_id for s in storage.list_sessions(limit=3).items] == ["s3", "s2", "s1"]
+
+
+def test_agnos_sessions_are_indexed_once_per_prefix_and_mode_and_upgrade_schema_indexes_newer_ones(
+    redis_url: str, client: Any, prefix: str
+) -> None:
+    pytest.importorskip("agno")
+    from agno.storage.session import AgentSession as AgnoAgent
+
+    theirs = agno_redis(redis_url, prefix)
+    theirs.upsert(AgnoAgent(session_id="old", agent_id="a", created_at=5))
+    assert RedisStorage(prefix, client=client).get_all_session_ids() == ["old"]
+    assert RedisStorage(prefix, client=client, mode="team").get_all_session_ids() == []  # a mode of its own
+    theirs.upsert(AgnoAgent(session_id="newer", agent_id="a", created_at=6))  # agno still writing
     storage = RedisStorage(prefix, client=client)
-    assert storage.read("old") is not None
-    assert storage.get_all_session_ids() == []
+    log = CommandLog(client)
+    assert storage.get_all_session_ids() == ["old"]  # indexed once: remembered in Redis, no SCAN again
+    assert "SCAN" not in log.names
     storage.upgrade_schema()
-    assert storage.get_all_session_ids(user_id="u", entity_id="a") == ["old"]
+    assert storage.get_all_session_ids() == ["newer", "old"]
+
+
+def test_many_processes_listing_first_all_see_agnos_sessions_and_index_them_once(
+    redis_url: str, client: Any, prefix: str
+) -> None:
+    pytest.importorskip("agno")
+    from agno.storage.session import AgentSession as AgnoAgent
+
+    theirs = agno_redis(redis_url, prefix)
+    for i in range(50):
+        theirs.upsert(AgnoAgent(session_id=f"s{i:02}", created_at=i))
+    expected = [f"s{i:02}" for i in reversed(range(50))]
+    clients = [redis.Redis.from_url(redis_url) for _ in range(8)]
+    logs = [CommandLog(c) for c in clients]
+    start = threading.Barrier(len(clients))
+    listed: list[Any] = [None] * len(clients)
+
+    def first_listing(i: int) -> None:
+        storage = RedisStorage(prefix, client=clients[i])
+        start.wait(timeout=30)
+        listed[i] = storage.get_all_session_ids()
+
+    threads = [threading.Thread(target=first_listing, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for c in clients:
+        c.close()
+    assert listed == [expected] * len(clients)
+    assert sum("SCAN" in log.names for log in logs) == 1  # one of them indexed, under the lock
 
 
 def test_a_storage_connects_through_redis_url(redis_url: str, prefix: str) -> None:
