@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,8 +24,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, text
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from agno_orm.sql import SqlStorage, migrations
 from agno_orm.sql.models import TableSpec
@@ -86,13 +90,18 @@ def session_runs(n: int) -> list[dict[str, Any]]:
 
 
 def insert_sessions(
-    engine: Engine, spec: TableSpec, *, runs: bool = True, workflow_session: bool = False
+    engine: Engine,
+    spec: TableSpec,
+    *,
+    runs: bool = True,
+    workflow_session: bool = False,
+    count: int = SESSIONS,
 ) -> None:
-    """SESSIONS sessions written as agno writes them (runs inside the row), at revision 0001 or 0002."""
+    """`count` sessions written as agno writes them (runs inside the row), at revision 0001 or 0002."""
     table = Table(spec.table_name, MetaData(), autoload_with=engine)
     holder = "runs" if spec.mode == "workflow_v2" else "memory"
     rows = []
-    for n in range(SESSIONS):
+    for n in range(count):
         held = session_runs(n) if spec.mode == "workflow_v2" else {"runs": session_runs(n), "summary": n}
         row = {"session_id": f"s{n:04}", "user_id": "u1", "created_at": 1000 + n, holder: None}
         if runs:
@@ -108,15 +117,15 @@ def storage(engine: Engine, spec: TableSpec) -> SqlStorage:
     return SqlStorage(spec.table_name, engine, mode=spec.mode, session_types="pydantic")
 
 
-def assert_every_run_is_stored_once(engine: Engine, spec: TableSpec) -> None:
+def assert_every_run_is_stored_once(engine: Engine, spec: TableSpec, count: int = SESSIONS) -> None:
     sessions = storage(engine, spec).get_all_sessions()
-    assert len(sessions) == SESSIONS
+    assert len(sessions) == count
     for session in sessions:
         stored = session.runs if spec.mode == "workflow_v2" else session.memory["runs"]  # type: ignore[attr-defined]
         assert stored == session_runs(int(session.session_id[1:])), session.session_id
     with engine.connect() as connection:
-        count = connection.execute(text(f"SELECT COUNT(*) FROM {spec.table_name}_runs")).scalar()
-    assert count == 3 * SESSIONS
+        stored_runs = connection.execute(text(f"SELECT COUNT(*) FROM {spec.table_name}_runs")).scalar()
+    assert stored_runs == 3 * count
 
 
 # -- killing alembic inside a data move -------------------------------------------------------------
@@ -171,7 +180,12 @@ def kill_alembic_inside_the_move(engine: Engine, table_name: str, *args: str) ->
             pytest.fail(f"alembic {' '.join(args)} never reached the paused row: {output}")
         process.kill()
         process.communicate()
-        watcher.execute(text(f"KILL {int(thread)}"))
+        try:
+            watcher.execute(text(f"KILL {int(thread)}"))
+        except OperationalError as exc:  # 1094: the server noticed the client gone first
+            if exc.orig is None or exc.orig.args[0] != 1094:
+                raise
+            watcher.rollback()
         while watcher.execute(
             text(f"SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = {int(thread)}")
         ).first():
@@ -191,3 +205,149 @@ def test_upgrade_killed_inside_0003s_move_runs_again_and_keeps_every_run(
     ok(run_alembic(mariadb_url, *x_args(spec), "upgrade", "head"))
     assert revision(engine, spec) == migrations.head_revision()
     assert_every_run_is_stored_once(engine, spec)
+
+
+def test_downgrade_killed_inside_0003s_move_back_runs_again_and_keeps_every_run(
+    mariadb_url: str, engine: Engine
+) -> None:
+    spec = TableSpec("agent", "big", None)
+    migrations.upgrade(engine, [spec], "0002")
+    insert_sessions(engine, spec)
+    migrations.upgrade(engine, [spec])
+    kill_alembic_inside_the_move(engine, "big", *x_args(spec), "downgrade", "0002")
+    ok(run_alembic(mariadb_url, *x_args(spec), "downgrade", "0002"))
+    assert revision(engine, spec) == "0002"
+    assert not inspect(engine).has_table("big_runs")
+    with engine.connect() as connection:
+        memories = connection.execute(text("SELECT session_id, memory FROM big")).all()
+    assert {sid: json.loads(memory)["runs"] for sid, memory in memories} == {
+        f"s{n:04}": session_runs(n) for n in range(SESSIONS)
+    }
+
+
+def test_workflow_session_ids_survive_kills_inside_0002s_moves_down_and_up(
+    mariadb_url: str, engine: Engine
+) -> None:
+    spec = TableSpec("agent", "big", None)
+    migrations.upgrade(engine, [spec], "0002")
+    insert_sessions(engine, spec, runs=False, workflow_session=True)
+    migrations.upgrade(engine, [spec])
+    kill_alembic_inside_the_move(engine, "big", *x_args(spec), "downgrade", "0001")
+    ok(run_alembic(mariadb_url, *x_args(spec), "downgrade", "0001"))
+    assert revision(engine, spec) == "0001"
+    assert "workflow_session_id" not in {c["name"] for c in inspect(engine).get_columns("big")}
+    kill_alembic_inside_the_move(engine, "big", *x_args(spec), "upgrade", "head")
+    ok(run_alembic(mariadb_url, *x_args(spec), "upgrade", "head"))
+    sessions = storage(engine, spec).get_all_sessions()
+    assert {s.session_id: s.workflow_session_id for s in sessions} == {  # type: ignore[attr-defined]
+        f"s{n:04}": f"w{n}" for n in range(SESSIONS)
+    }
+    assert not inspect(engine).has_table("big_0002_kept")
+
+
+def test_upgrade_killed_inside_0006s_back_fill_runs_again(mariadb_url: str, engine: Engine) -> None:
+    spec = TableSpec("agent", "big", None)
+    migrations.upgrade(engine, [spec], "0002")
+    insert_sessions(engine, spec)
+    migrations.upgrade(engine, [spec], "0005")
+    kill_alembic_inside_the_move(engine, "big_runs", *x_args(spec), "upgrade", "0006")
+    ok(run_alembic(mariadb_url, *x_args(spec), "upgrade", "head"))
+    assert revision(engine, spec) == migrations.head_revision()
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT DISTINCT written_version FROM big_runs")).scalars().all()
+    assert versions == [1]  # the session's version: every row back-filled
+    assert_every_run_is_stored_once(engine, spec)
+
+
+# -- every revision, run again after its changes were made -----------------------------------------
+
+CHAIN = [
+    script.revision
+    for script in reversed(list(ScriptDirectory(str(migrations.script_location())).walk_revisions()))
+]
+FEW = 30
+
+
+def stamp(engine: Engine, spec: TableSpec, to: str) -> None:
+    """Record `to` as the table's revision, changing nothing else: an interrupted run's state."""
+    with engine.connect() as connection:
+        command.stamp(migrations.make_config(connection, [spec]), to)
+
+
+def assert_no_drift(engine: Engine, spec: TableSpec) -> None:
+    with engine.connect() as connection:
+        command.check(migrations.make_config(connection, [spec]))  # raises on any difference
+
+
+def previous(rev: str) -> str:
+    index = CHAIN.index(rev)
+    return CHAIN[index - 1] if index else "base"
+
+
+@pytest.mark.parametrize("rev", CHAIN)
+def test_upgrade_runs_a_revision_again_whose_changes_are_made(
+    family_url: str, engine: Engine, rev: str
+) -> None:
+    spec = TableSpec("agent", "again", None)
+    migrations.upgrade(engine, [spec], "0001")
+    insert_sessions(engine, spec, count=FEW)
+    migrations.upgrade(engine, [spec], rev)
+    stamp(engine, spec, previous(rev))
+    migrations.upgrade(engine, [spec])
+    assert revision(engine, spec) == migrations.head_revision()
+    assert_no_drift(engine, spec)
+    assert_every_run_is_stored_once(engine, spec, FEW)
+
+
+@pytest.mark.parametrize("rev", CHAIN)
+def test_downgrade_runs_a_revision_again_whose_changes_are_undone(
+    family_url: str, engine: Engine, rev: str
+) -> None:
+    spec = TableSpec("agent", "again", None)
+    migrations.upgrade(engine, [spec], "0001")
+    insert_sessions(engine, spec, count=FEW)
+    migrations.upgrade(engine, [spec])
+    migrations.downgrade(engine, [spec], previous(rev))
+    stamp(engine, spec, rev)
+    migrations.downgrade(engine, [spec], previous(rev))
+    if rev == CHAIN[0]:
+        assert not inspect(engine).has_table("again")  # base: no table, as documented
+        return
+    assert revision(engine, spec) == previous(rev)
+    migrations.upgrade(engine, [spec])
+    assert_no_drift(engine, spec)
+    assert_every_run_is_stored_once(engine, spec, FEW)
+
+
+# -- MySQL 8 syntax ----------------------------------------------------------------------------------
+
+# DDL that MariaDB accepts and MySQL 8 does not (MySQL has IF [NOT] EXISTS on tables and databases
+# only). Not RETURNING: SQLAlchemy uses it only on servers that have it (MariaDB 10.5+).
+MYSQL_8_LACKS = re.compile(
+    r"DROP INDEX IF EXISTS|CREATE INDEX IF NOT EXISTS|ADD COLUMN IF NOT EXISTS|DROP COLUMN IF EXISTS"
+    r"|ADD INDEX IF NOT EXISTS|CREATE OR REPLACE",
+    re.IGNORECASE,
+)
+
+
+def test_revisions_written_out_for_mysql_use_only_mysql_8_syntax() -> None:
+    result = run_alembic("mysql+pymysql://user@localhost/sessions", "upgrade", "head", "--sql")
+    ok(result)
+    assert "CREATE TABLE agent_sessions_runs" in result.stdout
+    assert not MYSQL_8_LACKS.findall(result.stdout)
+
+
+def test_revisions_run_on_the_mysql_family_use_only_mysql_8_syntax(family_url: str, engine: Engine) -> None:
+    spec = TableSpec("team", "said", None)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    migrations.upgrade(engine, [spec], "0002")
+    insert_sessions(engine, spec, count=FEW, workflow_session=True)
+    migrations.upgrade(engine, [spec])
+    migrations.downgrade(engine, [spec], "0001")
+    stamp(engine, spec, "0002")
+    migrations.downgrade(engine, [spec], "0001")
+    migrations.upgrade(engine, [spec])
+    migrations.downgrade(engine, [spec], "base")
+    assert any("DROP INDEX" in statement for statement in seen), [s for s in seen if "INDEX" in s]
+    assert not [statement for statement in seen if MYSQL_8_LACKS.search(statement)]
