@@ -229,7 +229,7 @@ class PostgresHooks(_OnConflictHooks):
         sqlstate = _sqlstate(exc)
         if sqlstate is None:
             return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-        return sqlstate.startswith("08") or sqlstate in _POSTGRES_CONNECTION_STATES
+        return sqlstate.startswith(("08", "28")) or sqlstate in _POSTGRES_CONNECTION_STATES
 
     def explained(self, exc: DBAPIError) -> Explained | None:
         return _POSTGRES_EXPLAINED.get(_sqlstate(exc) or "")
@@ -247,8 +247,9 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return state if isinstance(state, str) else None
 
 
-# Beyond class 08 (connection exception): the server shut down or is starting (57P01-57P03), refused
-# the connection (53300 too many), or ended it for being idle (25P03 in a transaction, 57P05).
+# Beyond classes 08 (connection exception) and 28 (login refused, as MySQL's 1045): the server shut
+# down or is starting (57P01-57P03), refused the connection (53300 too many), or ended it for being
+# idle (25P03 in a transaction, 57P05).
 _POSTGRES_CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "57P05", "53300", "25P03"})
 _POSTGRES_EXPLAINED: dict[str, Explained] = {
     "55P03": (StorageTimeoutError, "timed out waiting for a lock (lock_timeout)"),

@@ -69,6 +69,7 @@ def postgres_error(sqlstate: str | None) -> OperationalError:
         ("08006", True, None),  # connection_failure
         ("57P01", True, None),  # admin_shutdown
         ("53300", True, None),  # too_many_connections
+        ("28P01", True, None),  # invalid_password: the login refused, as MySQL's 1045
         ("40P01", False, None),  # deadlock: retried as a rolled-back transaction, not as lost
         ("55P03", False, StorageTimeoutError),  # lock_not_available (lock_timeout)
         ("57014", False, StorageTimeoutError),  # query_canceled (statement_timeout)
