@@ -380,3 +380,29 @@ def test_the_upgrade_lock_is_released_after_the_version_row_is_committed(mysql_f
     last_version_write = max(i for i, s in enumerate(seen) if s.startswith("UPDATE") and "version_num" in s)
     release = next(i for i, s in enumerate(seen) if "RELEASE_LOCK" in s)
     assert "COMMIT" in seen[last_version_write:release], seen[last_version_write:]
+
+
+def test_downgrade_to_0001_and_back_keeps_workflow_session_ids(engine: Engine) -> None:
+    schema = default_schema(engine)
+    spec = TableSpec("team", "round_trip", schema)
+    storage = storage_for(engine, "round_trip", mode="team", session_types="pydantic")
+    storage.upsert(TeamSession(session_id="t1", workflow_session_id="w1"))
+    storage.upsert(TeamSession(session_id="t2"))
+    migrations.downgrade(engine, [spec], "0001")
+    columns = {c["name"] for c in inspect(engine).get_columns("round_trip", schema=schema)}
+    assert "workflow_session_id" not in columns  # agno 1.8.4's table again
+    assert inspect(engine).has_table("round_trip_0002_kept", schema=schema)
+    migrations.upgrade(engine, [spec])
+    again = storage_for(engine, "round_trip", mode="team", session_types="pydantic")
+    assert again.read("t1").workflow_session_id == "w1"  # type: ignore[union-attr]
+    assert again.read("t2").workflow_session_id is None  # type: ignore[union-attr]
+    assert not inspect(engine).has_table("round_trip_0002_kept", schema=schema)
+
+
+def test_downgrade_to_base_removes_the_kept_workflow_session_ids_too(engine: Engine) -> None:
+    schema = default_schema(engine)
+    spec = TableSpec("agent", "gone", schema)
+    storage_for(engine, "gone").upsert(AgentSession(session_id="a1", workflow_session_id="w1"))
+    migrations.downgrade(engine, [spec], "0001")
+    migrations.downgrade(engine, [spec], "base")
+    assert not {"gone", "gone_0002_kept"} & set(inspect(engine).get_table_names(schema=schema))
