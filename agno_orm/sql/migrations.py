@@ -40,7 +40,7 @@ from agno_orm.sessions import MODES
 from agno_orm.sql import _singlestore_ddl  # noqa: F401  # registers Alembic's implementation for `singlestoredb`
 from agno_orm.sql.dialects import DialectHooks, hooks_for
 from agno_orm.sql.engines import parse_url
-from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, runs_table_name, session_table
+from agno_orm.sql.models import DEFAULT_TABLE_NAMES, TableSpec, index_name, runs_table_name, session_table
 
 __all__ = [
     "BASELINE_REVISION",
@@ -60,6 +60,7 @@ revision first, which completes the table to that shape in place (adoption) inst
 DEFAULT_POSTGRES_SCHEMA = "ai"
 
 _SPECS_ATTRIBUTE = "agno_orm_tables"
+_AGNO_AGENT_LEFTOVERS = ("agent_id", "agent_data")  # see revision 0001
 _DDL_COMMITS_AS_IT_GOES = frozenset({"mysql", "mariadb", "singlestoredb"})
 _HEAD_DESTINATIONS = ("head", "heads")
 
@@ -216,6 +217,13 @@ def specs_from_x_args(x_args: dict[str, str], dialect_name: str) -> list[TableSp
 def _configure(context: EnvironmentContext, spec: TableSpec, dialect_name: str, **options: Any) -> None:
     table = session_table(spec)
     ours = {spec.table_name, runs_table_name(spec.table_name)}
+    # An agno table that revision 0001 adopted with the agent columns agno's cookbook leaves beside
+    # another mode's keeps them, unused: no drift (only the reflected ones the models lack).
+    leftovers = (
+        set()
+        if spec.mode == "agent"
+        else {*_AGNO_AGENT_LEFTOVERS, index_name(spec.table_name, spec.schema, "agent_id")}
+    )
 
     def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
         return name == spec.schema if type_ == "schema" else True
@@ -224,6 +232,8 @@ def _configure(context: EnvironmentContext, spec: TableSpec, dialect_name: str, 
         # Compare our tables only: never propose to drop the host's tables or another storage's.
         if type_ == "table":
             return name in ours
+        if reflected and compare_to is None and name in leftovers:
+            return False
         if type_ == "foreign_key_constraint" and dialect_name == "singlestoredb":
             return False  # SingleStore has none; _singlestore_ddl leaves them out of its DDL
         owner = getattr(obj, "table", None)

@@ -17,6 +17,10 @@ in place, its rows untouched:
 
 A table of another mode (one with another mode's id or data column, or none of this mode's) is
 refused with SchemaError, unchanged: it is not the table this storage or command was meant for.
+One exception: agno's cookbook makes a team's storage without a mode (agent, agno's default) and
+agno's Team switches it to team mode, so agno creates the table with the agent columns beside the
+team's. A table with every id and data column of this mode and another mode's only agent_id and
+agent_data is adopted, those columns (and agno's index on agent_id) kept as they are.
 Offline (`--sql`) no table can be looked at, so the script always creates it.
 
 Downgrading removes the table, adopted or not (and what revision 0002's downgrade kept beside it):
@@ -57,6 +61,8 @@ _MODE_JSON_COLUMNS: dict[str, list[str]] = {
     "workflow": ["workflow_data"],
     "workflow_v2": ["workflow_data", "runs"],
 }
+_AGENT_LEFTOVERS = {"agent_id", "agent_data"}
+"""What agno's storage made in agent mode and switched to another leaves beside that mode's columns."""
 # The columns that say which mode's sessions a table holds: its entity id and its data.
 _MODE_MARKERS: dict[str, set[str]] = {
     "agent": {"agent_id", "agent_data"},
@@ -170,8 +176,9 @@ def _check_mode(table: sa.Table, mode: str) -> None:
     columns = set(table.c.keys())
     own = _MODE_MARKERS[mode]
     foreign = set().union(*(m for other, m in _MODE_MARKERS.items() if other != mode)) - own
+    agno_default_mode = _AGENT_LEFTOVERS if own <= columns else set()  # see the module docstring
     qualified = f"{table.schema}.{table.name}" if table.schema else table.name
-    if "session_id" not in columns or not columns & own or columns & foreign:
+    if "session_id" not in columns or not columns & own or (columns & foreign) - agno_default_mode:
         raise SchemaError(
             f"{qualified} exists without a recorded version, but it is not a table of {mode} sessions "
             f"(its columns: {', '.join(sorted(columns))}); nothing was changed. Use another table_name "
