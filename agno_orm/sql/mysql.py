@@ -21,6 +21,11 @@ class MySQLStorage(SqlStorage):
     On MySQL a schema is a database: `schema` names the database holding the table, created if
     missing; `schema=None` uses the URL's database. Give `db_engine` or `db_url`
     (`mysql+pymysql://...`; install the `mysql` extra); a URL without `charset` connects as utf8mb4.
+
+    Limits of the server, refused with nothing written: JSON nested 32 levels deep or more in one
+    session field or one run on MariaDB (its `json_valid` check; more than 100 on MySQL 8) raises
+    InvalidSessionError; a statement over the server's `max_allowed_packet` PayloadTooLargeError
+    (keep `max_payload_bytes` below it).
     """
 
     def __init__(
