@@ -29,8 +29,11 @@ class SingleStoreStorage(SqlStorage):
 
     `db_url` is `singlestoredb://...`, or `mysql+pymysql://...` as in agno's examples: that URL is
     opened with the `singlestoredb` dialect too, the one that writes SingleStore's shard key,
-    sort key and hash indexes. A `db_engine` must be of that dialect. `schema` names the database
-    (created if missing); `schema=None` uses the URL's. Install the `singlestore` extra.
+    sort key and hash indexes. A `db_engine` of that dialect is used as it is; one of the MySQL
+    dialects (agno's examples pass `create_engine("mysql+pymysql://...")`) stands for its URL: the
+    storage opens its own `singlestoredb` engine on it (the given engine's pool options are not
+    carried over). `schema` names the database (created if missing); `schema=None` uses the URL's.
+    Install the `singlestore` extra.
     """
 
     def __init__(
@@ -52,6 +55,10 @@ class SingleStoreStorage(SqlStorage):
             if db_url is None:
                 raise InvalidInputError("SingleStoreStorage needs db_url or db_engine")
             db_engine = engine_from_url(singlestore_url(parse_url(db_url)), extra=_EXTRA)
+        elif db_engine.dialect.name in ("mysql", "mariadb"):
+            # agno's SingleStore examples pass create_engine("mysql+pymysql://..."): the same server
+            # and credentials, opened with the dialect that writes SingleStore's keys
+            db_engine = engine_from_url(singlestore_url(db_engine.url), extra=_EXTRA)
         elif db_engine.dialect.name != SINGLESTORE_DIALECT:
             raise InvalidInputError(
                 f"SingleStoreStorage needs an engine of the {SINGLESTORE_DIALECT} dialect, which writes "
