@@ -5,10 +5,11 @@ Field names equal column names, so a backend turns a stored row into a session w
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import Self
 
 from agno_orm._versions import View
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTITY_FIELD",
+    "ID_FIELDS",
     "MAX_SESSION_ID_LENGTH",
     "MODES",
     "SESSION_TYPES",
@@ -49,6 +51,11 @@ MAX_SESSION_ID_LENGTH = 255
 
 JsonDict = dict[str, Any]
 
+ID_FIELDS = frozenset(
+    {"user_id", "agent_id", "team_id", "workflow_id", "team_session_id", "workflow_session_id"}
+)
+"""The fields naming a user, an agent, team or workflow, or a parent session: text, a UUID taken as its."""
+
 
 class Session(BaseModel):
     """Fields and behaviour shared by every session type."""
@@ -71,6 +78,18 @@ class Session(BaseModel):
     """(session_id, what its writer saw: version and first run handed out) of the stored session
     this one was read or written as, set by storages (see `Storage`); None for a session no
     storage returned. Not a field: never stored, never compared."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_as_text(cls, data: Any) -> Any:
+        """A uuid.UUID given as a user, entity or parent session id is kept as its text (agno's
+        storages write it so); any other non-string id stays refused."""
+        if isinstance(data, Mapping) and any(isinstance(data.get(name), uuid.UUID) for name in ID_FIELDS):
+            return {
+                name: str(value) if name in ID_FIELDS and isinstance(value, uuid.UUID) else value
+                for name, value in data.items()
+            }
+        return data
 
     def __eq__(self, other: object) -> bool:
         """Equal when of the same class with equal fields (the stored version does not count)."""

@@ -240,9 +240,13 @@ class Storage(ABC):
             data = {field.name: getattr(session, field.name) for field in dataclasses.fields(session)}
         elif callable(getattr(session, "to_dict", None)):
             data = session.to_dict()
+        elif hasattr(session, "session_id"):  # any object with the fields as attributes, as agno reads them
+            data = {name: getattr(session, name) for name in expected.model_fields if hasattr(session, name)}
         else:
             raise InvalidSessionError(
-                f"cannot store a {type(session).__name__}; pass a {expected.__name__} or a mapping"
+                f"cannot store a {type(session).__name__}: it has no session_id (a {expected.__name__} "
+                f"has the fields {', '.join(expected.model_fields)}); pass a {expected.__name__}, a "
+                "mapping or an object with those attributes"
             )
         try:
             validated = expected.model_validate(data)

@@ -207,7 +207,7 @@ class RedisStorage(Storage):
                         )
                         old_indexes = self._memberships(pipe, session_id)
                         pipe.multi()
-                        pipe.set(key, json.dumps(document, ensure_ascii=False), ex=self.expire)
+                        pipe.set(key, self.serialize(document), ex=self.expire)
                         self._queue_indexing(pipe, document, old_indexes)
                         pipe.execute()
                         return self._upserted(session, document, expected, kept_since=kept_since)
@@ -357,6 +357,14 @@ class RedisStorage(Storage):
             finally:
                 with contextlib.suppress(self._redis.exceptions.LockError):  # expired meanwhile
                     lock.release()
+
+    def serialize(self, data: Mapping[str, Any]) -> str:
+        """A session document as the JSON text stored under its key (agno's `serialize`)."""
+        return json.dumps(data, ensure_ascii=False)
+
+    def deserialize(self, data: bytes | str) -> Document:
+        """The document of a stored value (agno's `deserialize`); StorageError if it is no session."""
+        return self._decode(data)
 
     def _decode(self, raw: bytes | str) -> Document:
         try:

@@ -257,3 +257,13 @@ def test_an_unreachable_server_raises_storage_connection_error(prefix: str) -> N
     with pytest.raises(StorageConnectionError) as raised:
         storage.read("s1")
     assert isinstance(raised.value.__cause__, redis.exceptions.ConnectionError)
+
+
+def test_serialize_and_deserialize_are_agnos_json_text_of_a_stored_session(client: Any, prefix: str) -> None:
+    """agno's RedisStorage has them public; ours stores what serialize returns."""
+    storage = RedisStorage(prefix, client=client, session_types="pydantic")
+    storage.upsert(AgentSession(session_id="s1", memory={"runs": [{"run_id": "r1"}]}))
+    raw = client.get(f"{prefix}:s1")
+    document = storage.deserialize(raw)
+    assert document["session_id"] == "s1" and document["memory"] == {"runs": [{"run_id": "r1"}]}
+    assert storage.deserialize(storage.serialize(document)) == document
