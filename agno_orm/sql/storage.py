@@ -19,7 +19,9 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    MetaData,
     Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
@@ -40,6 +43,7 @@ from agno_orm._retry import pause
 from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict, View, stored_version
 from agno_orm.errors import (
     InvalidSessionError,
+    PayloadTooLargeError,
     SchemaError,
     SchemaOutOfDateError,
     StorageConnectionError,
@@ -66,11 +70,12 @@ from agno_orm.sessions import (
 )
 from agno_orm.sql import migrations
 from agno_orm.sql._known_runs import KNOWN_RUNS, KnownRuns, copy_runs
-from agno_orm.sql.dialects import DialectHooks, hooks_for
+from agno_orm.sql.dialects import DialectHooks, failed_statement, hooks_for
 from agno_orm.sql.models import SessionModels, TableSpec, session_models, session_table
 from agno_orm.storage import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     Storage,
+    check_created_range,
     check_ids,
     check_limit,
     check_page_limit,
@@ -378,6 +383,29 @@ class SqlStorage(Storage):
         """The table of the current mode."""
         return _table_spec(self.mode, self.table_name, self.schema)
 
+    # agno 1.8.4's public attributes of its SQL storages, where they mean the same here. agno's
+    # ORM session factory (`Session`, `SqlSession` on SQLite) is not one of them: make one with
+    # `sqlalchemy.orm.sessionmaker(bind=storage.db_engine)`.
+
+    @property
+    def table(self) -> Table:
+        """The current mode's session table, as mapped (agno's `table`); its runs are in `<name>_runs`."""
+        return session_table(self.spec)
+
+    def get_table(self) -> Table:
+        """`table` (agno's `get_table()`)."""
+        return self.table
+
+    @property
+    def metadata(self) -> MetaData:
+        """The MetaData holding `table` and its runs table."""
+        return self.table.metadata
+
+    @property
+    def inspector(self) -> Inspector:
+        """A SQLAlchemy inspector of the database (agno's `inspector`)."""
+        return inspect(self.db_engine)
+
     # -- Storage ---------------------------------------------------------------------------------
 
     def create(self) -> None:
@@ -498,6 +526,7 @@ class SqlStorage(Storage):
         cursor: str | None = None,
     ) -> SessionPage:
         check_page_limit(limit)
+        check_created_range(since, until)
         after = decode_cursor(cursor)
         check_ids(user_id=user_id, entity_id=entity_id)
         self._ensure_ready(self.spec)
@@ -617,49 +646,41 @@ class SqlStorage(Storage):
     def _write_over(
         self, connection: Connection, models: SessionModels, record: dict[str, Any]
     ) -> dict[str, Any]:
-        """Insert or update the session row whatever its version (one more); return the stored row."""
+        """Insert or update the session row whatever its version (one more); return the stored row.
+
+        The owner check (`session_owner`) is part of the one upsert statement, whatever the isolation
+        level: where it returns the row, no row comes back where the id holds another user's
+        session; elsewhere (the MySQL family) the row keeps its stored owner and is checked here,
+        the transaction rolling back if that is another user. (A SELECT ... FOR UPDATE first would
+        not do: under READ COMMITTED it locks nothing where the row does not exist yet.)
+        """
         table = models.session_table
         session_id = record["session_id"]
         values = {**record, VERSION_KEY: 1, TOKEN_KEY: _new_token(), PRIOR_TOKEN_KEY: None}
+        stmt = self._hooks.upsert(
+            table, _KEEP_ON_UPDATE, bump=VERSION_KEY, owner="user_id", shift=(PRIOR_TOKEN_KEY, TOKEN_KEY)
+        )
         if self._hooks.upsert_returns_row:
-            # One statement: the owner check (`session_owner`) is the upsert's own condition, and
-            # no row comes back where the id holds another user's session.
-            stmt = _returning_row(
-                self._hooks.upsert(
-                    table,
-                    _KEEP_ON_UPDATE,
-                    bump=VERSION_KEY,
-                    owner="user_id",
-                    shift=(PRIOR_TOKEN_KEY, TOKEN_KEY),
-                )
-            )
-            row = connection.execute(stmt, values).mappings().one_or_none()
+            row = connection.execute(_returning_row(stmt), values).mappings().one_or_none()
             if row is None:
                 raise not_the_owner(session_id, self.spec.qualified_name)
             stored = dict(row)
         else:
-            # The row stays locked to this transaction from here.
-            owner = connection.execute(
-                select(table.c.session_id, table.c.user_id)
-                .where(table.c.session_id == session_id)
-                .with_for_update()
-            ).one_or_none()
-            if owner is not None:
-                self._check_same_id(session_id, owner.session_id)
-                values["user_id"] = self._owner(record, owner.user_id)
-            stmt = self._hooks.upsert(
-                table, _KEEP_ON_UPDATE, bump=VERSION_KEY, shift=(PRIOR_TOKEN_KEY, TOKEN_KEY)
-            )
-            connection.execute(stmt, values)
+            connection.execute(stmt, values)  # the row stays locked to this transaction from here
             stored = self._stored_row(connection, models, session_id)
         self._check_same_id(session_id, stored["session_id"])
+        self._owner(record, stored["user_id"])  # refuses a row that kept another user (MySQL family)
         return stored
 
     def _write_if_unchanged(
         self, connection: Connection, models: SessionModels, record: dict[str, Any], view: View
     ) -> dict[str, Any]:
         """Write the session row if its stored version is the one `view` read (ABSENT: if there is
-        none), else raise SessionConflictError; return the stored row."""
+        none), else raise SessionConflictError; return the stored row.
+
+        The owner check holds whatever the isolation level: a missing row is written by a plain
+        INSERT, which fails if another writer inserted it meanwhile, and a stored one by an UPDATE
+        conditioned on the version its owner was read at (every write changes the version)."""
         table = models.session_table
         session_id = record["session_id"]
         # The row stays locked to this transaction from here (SQLite: the whole file already is).
@@ -977,7 +998,9 @@ class SqlStorage(Storage):
         Tried again (up to _MAX_ATTEMPTS, with a growing pause): a transaction the database rolled
         back (dialect hooks' `is_transient_error`), or whose connection broke before its commit
         was sent, since either left nothing behind; one whose connection broke during its commit
-        only if `repeatable` (running it twice leaves what running it once does).
+        only if `repeatable` (running it twice leaves what running it once does). Never tried again:
+        what another try would meet again, such as a timeout or a value over the database's limits
+        (raised as the dialect hooks' `explained` and `oversized` say).
         """
         with self._translated(action):
             for attempt in range(1, _MAX_ATTEMPTS + 1):
@@ -996,9 +1019,15 @@ class SqlStorage(Storage):
                     return result
                 except _Raced:
                     pass
-                except DBAPIError as exc:
+                except DBAPIError as raised:
+                    exc = failed_statement(raised)
                     rolled_back = self._hooks.is_transient_error(exc)  # also when raised by the commit
                     lost = not rolled_back and self._hooks.is_connection_error(exc)
+                    oversized = self._hooks.oversized(exc, self.db_engine) if lost and write else None
+                    if oversized is not None:  # the server dropped the connection for that: no retry
+                        raise PayloadTooLargeError(
+                            f"{action} in {self.spec.qualified_name}: {oversized}; nothing was written"
+                        ) from exc
                     if lost and committing and not repeatable:
                         raise StorageConnectionError(
                             f"{action} in {self.spec.qualified_name}: the connection broke during the "
@@ -1020,7 +1049,12 @@ class SqlStorage(Storage):
                 yield
         except StorageError:
             raise
-        except DBAPIError as exc:
+        except DBAPIError as raised:
+            exc = failed_statement(raised)
+            explained = self._hooks.explained(exc)  # a timeout, a value over a limit: by code
+            if explained is not None:
+                error_class, meaning = explained
+                raise error_class(f"{where}: {meaning}: {exc.orig}") from exc
             if self._hooks.is_connection_error(exc):
                 raise StorageConnectionError(f"{where}: database unreachable: {exc.orig}") from exc
             raise StorageError(f"{where}: {exc.orig}") from exc
