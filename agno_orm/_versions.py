@@ -48,16 +48,23 @@ MAX_REMEMBERED = 10_000
 
 
 class View(NamedTuple):
-    """What a writer saw of a stored session: the `version` it read, and `seen_from`, the position
-    of the first run it was handed (None: every run)."""
+    """What a writer saw of a stored session: the `version` it read, `seen_from`, the position of
+    the first run it was handed (None: every run), and `hidden`, the keys of runs left out of what
+    it was handed (runs agno's classes cannot take)."""
 
     version: int
     seen_from: int | None = None
+    hidden: frozenset[str] = frozenset()
 
-    def saw(self, written_version: int, position: int) -> bool:
-        """Whether this writer saw the stored run at `position` that the upsert of session version
-        `written_version` wrote: it existed as it is in the version read, among the runs handed out."""
-        return written_version <= self.version and (self.seen_from is None or position >= self.seen_from)
+    def saw(self, written_version: int, position: int, key: str) -> bool:
+        """Whether this writer saw the stored run `key` at `position` that the upsert of session
+        version `written_version` wrote: it existed as it is in the version read, among the runs
+        handed out."""
+        return (
+            written_version <= self.version
+            and (self.seen_from is None or position >= self.seen_from)
+            and key not in self.hidden
+        )
 
 
 UNSEEN = View(ABSENT)

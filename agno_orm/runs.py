@@ -201,7 +201,7 @@ def merge_runs(
     kept = [
         (i, 1, run, written)
         for i, (key, run, written) in enumerate(zip(stored_keys, stored, stored_versions, strict=True))
-        if key not in taken and not view.saw(written, i)
+        if key not in taken and not view.saw(written, i, key)
     ]
     ordered = sorted([*ours, *kept], key=lambda t: t[:2])
     kept_since = any(written > view.version for _, _, _, written in kept)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,7 +31,7 @@ from agno_orm.errors import (
     SessionConflictError,
     StorageError,
 )
-from agno_orm.runs import join_runs, split_runs
+from agno_orm.runs import join_runs, run_digest, run_keys, split_runs
 from agno_orm.sessions import (
     ENTITY_FIELD,
     MAX_SESSION_ID_LENGTH,
@@ -44,6 +46,8 @@ from agno_orm.sessions import (
 )
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Storage"]
+
+_LOG = logging.getLogger("agno_orm")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 """Largest session accepted by default, as compact JSON text: 8 MiB, some two thousand times a
@@ -295,18 +299,55 @@ class Storage(ABC):
             raise StorageError(f"a stored {self.mode} session has no session_id: {dict(record)!r:.200}")
         if view is None:
             view = View(stored_version(record), seen_from)
+        presented: AnySession = session
+        if self._agno_classes is not None:
+            presented, hidden = self._as_agno(session)
+            if hidden:
+                view = view._replace(hidden=view.hidden | hidden)
         session._stored_version = (session.session_id, view)
         self._seen_versions.saw(session.session_id, view)
-        if self._agno_classes is None:
-            return session
+        return presented
+
+    def _as_agno(self, session: Session) -> tuple[AnySession, frozenset[str]]:
+        """`session` as agno's class of the mode, and the keys of the runs left out of it.
+
+        A stored workflow_v2 run agno's classes cannot take (agno stores a run it cannot serialise
+        as `{"run_id", "status", "error"}`) is left out of what agno gets, with a warning naming
+        it, so agno's workflow goes on; it stays stored (the writer never saw it, so its upsert
+        keeps it) and is read as it is with session_types="pydantic".
+        """
+        assert self._agno_classes is not None
         agno_class = self._agno_classes[self.mode]
-        if self.mode == "workflow_v2":
-            # A deep copy: agno's run classes consume (pop from) the dicts they are built from.
-            fields = session.to_dict()
-        else:
+        if self.mode != "workflow_v2":
             # The fields as they are: agno's from_dict keeps what it is given (a deep copy of
             # the whole history would make every read and upsert cost more with it).
-            fields = {name: getattr(session, name) for name in type(session).model_fields}
+            return self._agno_built(
+                agno_class, session, {n: getattr(session, n) for n in type(session).model_fields}
+            )
+        # Deep copies (to_dict): agno's workflow_v2 run classes consume (pop from) the dicts they get.
+        try:
+            return agno_class.from_dict(session.to_dict()), frozenset()
+        except Exception:  # agno's from_dict raises whatever its run classes raise
+            pass
+        runs = session.to_dict()["runs"] or []
+        refused = [i for i, run in enumerate(runs) if not _takes(agno_class, session.session_id, run)]
+        fields = session.to_dict()
+        fields["runs"] = [run for i, run in enumerate(fields["runs"] or []) if i not in refused]
+        presented, _ = self._agno_built(agno_class, session, fields)
+        keys = run_keys(runs, [run_digest(run) for run in runs])
+        for i in refused:
+            _LOG.warning(
+                "stored workflow_v2 session %r: run %s cannot be returned as agno's %s; it is left out "
+                "of what agno gets and stays stored (read it with session_types='pydantic')",
+                session.session_id,
+                runs[i].get("run_id", f"#{i}") if isinstance(runs[i], dict) else f"#{i}",
+                agno_class.__name__,
+            )
+        return presented, frozenset(keys[i] for i in refused)
+
+    def _agno_built(
+        self, agno_class: Any, session: Session, fields: dict[str, Any]
+    ) -> tuple[AnySession, frozenset[str]]:
         try:
             presented: AnySession = agno_class.from_dict(fields)
         except Exception as exc:  # agno's from_dict raises whatever its run classes raise
@@ -314,7 +355,7 @@ class Storage(ABC):
                 f"stored {self.mode} session {session.session_id!r} cannot be returned as agno's "
                 f"{agno_class.__name__} ({exc}); pass session_types='pydantic' to read it as ours"
             ) from exc
-        return presented
+        return presented, frozenset()
 
     def _record(self, session: Session) -> dict[str, Any]:
         """The session's fields as stored: JSON fields encoded by the codec, others as they are.
@@ -396,7 +437,7 @@ class Storage(ABC):
         `read.seen_from`, and, where the upsert kept runs written since `read` (`kept_since`: its
         session lacks them), every run written since, whose removal then takes a read first.
         """
-        view = read if kept_since else View(stored_version(record), read.seen_from)
+        view = read if kept_since else read._replace(version=stored_version(record))
         stored = self._from_record(record, view=view)
         if isinstance(source, Session):
             source._stored_version = (record["session_id"], view)
@@ -405,6 +446,15 @@ class Storage(ABC):
     def _saw_absent(self, session_id: str) -> None:
         """Remember that this thread found no session `session_id` (read None, or deleted it)."""
         self._seen_versions.saw(session_id, ABSENT)
+
+
+def _takes(agno_class: Any, session_id: str, run: Any) -> bool:
+    """Whether agno's session class `agno_class` takes a session holding `run` alone."""
+    try:
+        agno_class.from_dict({"session_id": session_id, "runs": [copy.deepcopy(run)]})
+    except Exception:  # whatever agno's run classes raise
+        return False
+    return True
 
 
 def _is_agno_asdict_session(session: Any) -> bool:

@@ -872,7 +872,7 @@ class SqlStorage(Storage):
         gone: list[str] = []
         for key in stored.keys() - after.keys():
             _, position, written = stored[key]
-            if view.saw(written, position):
+            if view.saw(written, position, key):
                 gone.append(key)
             else:
                 kept[key] = written

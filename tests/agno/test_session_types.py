@@ -6,6 +6,7 @@ runs it on each); these tests cover the choice itself on SQLite.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,6 @@ from agno_orm import (
     InvalidInputError,
     MissingDependencyError,
     SqliteStorage,
-    StorageError,
     WorkflowSessionV2,
 )
 from agno_orm._agno import _imported_agno_classes
@@ -78,12 +78,20 @@ def test_the_choice_can_be_changed_on_a_storage() -> None:
     assert type(storage.read("s1")) is AgnoAgentSession
 
 
-def test_a_session_agno_cannot_hold_is_an_error_naming_the_way_out(db_file: str) -> None:
+def test_a_run_agno_cannot_hold_is_left_out_of_agnos_session_naming_the_way_out(
+    db_file: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ours = SqliteStorage("runs", db_file=db_file, mode="workflow_v2", session_types="pydantic")
-    ours.upsert(WorkflowSessionV2(session_id="s1", runs=[{"run_id": "r1", "not_an_agno_field": 1}]))
-    with pytest.raises(StorageError, match="pass session_types='pydantic' to read it as ours"):
-        SqliteStorage("runs", db_file=db_file, mode="workflow_v2", session_types="agno").read("s1")
-    assert ours.read("s1").runs == [{"run_id": "r1", "not_an_agno_field": 1}]  # type: ignore[union-attr]
+    odd, fine = {"run_id": "r1", "not_an_agno_field": 1}, {"run_id": "r2", "content": "ok"}
+    ours.upsert(WorkflowSessionV2(session_id="s1", runs=[odd, fine]))
+    agnos = SqliteStorage("runs", db_file=db_file, mode="workflow_v2", session_types="agno")
+    with caplog.at_level(logging.WARNING, logger="agno_orm"):
+        read = agnos.read("s1")
+    assert [run.run_id for run in read.runs] == ["r2"]  # type: ignore[union-attr]
+    assert "run r1" in caplog.text and "session_types='pydantic'" in caplog.text
+    agnos.upsert(read)  # written back without it: agno never saw it, so it stays
+    runs = ours.read("s1").runs  # type: ignore[union-attr]
+    assert runs[0] == odd and [run["run_id"] for run in runs] == ["r1", "r2"]  # r2 as agno's to_dict wrote it
 
 
 # Why agno needs its own classes: with ours, agno's isinstance checks quietly find nothing.
