@@ -131,6 +131,9 @@ def test_raise_accepts_recreating_a_session_it_deleted(make_storage: StorageFact
 
 
 def test_writers_that_reread_and_retry_on_conflict_lose_no_update(make_storage: StorageFactory) -> None:
+    """A soak: threads interleave as the scheduler has them. The interleaving that decides (a writer
+    held at its point of contention while another writes) is forced in
+    tests/reliability/test_interleaved_writers.py, so that one run decides."""
     storage = make_storage(on_conflict="raise")
     storage.upsert(AgentSession(session_id="s1", session_data={"count": 0}))
     threads, increments = 4, 5

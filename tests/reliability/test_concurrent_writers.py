@@ -67,6 +67,7 @@ def start_writers(
 def test_threads_and_processes_adding_runs_to_one_session_lose_none(
     recipe: Recipe | None, shared_storage: Storage
 ) -> None:
+    """A soak under real load; test_interleaved_writers.py forces the decisive interleaving."""
     writers = start_writers(recipe) if recipe is not None else []
     for writer in writers:
         assert writer.stdin is not None
