@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import secrets
 import threading
 import time
@@ -87,6 +88,8 @@ from agno_orm.storage import (
 )
 
 __all__ = ["SqlStorage"]
+
+_LOG = logging.getLogger("agno_orm")
 
 # Columns an upsert of an existing row leaves as they are: created_at is set once, on insert.
 _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
@@ -1086,7 +1089,17 @@ class SqlStorage(Storage):
             with self.db_engine.connect() as connection:
                 state = migrations.table_state(connection, spec)
             head = migrations.head_revision()
-            if not state.exists or (state.revision != head and self.auto_upgrade_schema):
+            adopting = state.exists and state.revision is None  # made by agno: taken over on first use
+            if not state.exists or adopting or (state.revision != head and self.auto_upgrade_schema):
+                if adopting and not self.auto_upgrade_schema:
+                    _LOG.warning(
+                        "%s has no version recorded (agno made it): adopting it in place, up to revision "
+                        "%s; every row is kept and its runs move to %s_runs, where agno's own storage "
+                        "classes no longer see them (hand it back with alembic downgrade 0001)",
+                        spec.qualified_name,
+                        head,
+                        spec.table_name,
+                    )
                 migrations.upgrade(self.db_engine, [spec])
                 with self.db_engine.connect() as connection:
                     state = migrations.table_state(connection, spec)

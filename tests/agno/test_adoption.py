@@ -2,14 +2,16 @@
 
 The old data is made in each test by agno itself: its Agent, Team, Workflow (v1) and v2 Workflow
 run with agno's own storage class of the backend. Then our storage opens the same table
-(collection, key prefix, directory): SQL tables are upgraded to head in place by
-`auto_upgrade_schema=True` (or `alembic upgrade head`), the others are read as they are
-(`upgrade_schema()` indexes agno's Redis keys for listing). What agno read back before, ours
-reads after, value for value, and an agent, team or workflow continues where agno left off.
+(collection, key prefix, directory), built as agno's was (only the import changed): SQL tables
+are adopted in place on first use (upgraded to head, with a warning; or by `alembic upgrade
+head`), the others are read as they are (agno's Redis keys are indexed on the first listing).
+What agno read back before, ours reads after, value for value, and an agent, team or workflow
+continues where agno left off.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from agno.workflow import Workflow as WorkflowV1
 from alembic import command
 from sqlalchemy import inspect
 
-from agno_orm import SchemaError, SchemaOutOfDateError, Storage
+from agno_orm import SchemaError, Storage
 from agno_orm.sql import SqlStorage, migrations
 from tests.agno.conftest import Storages
 from tests.agno.memory_model import MemoryModel
@@ -111,12 +113,9 @@ def read_back(storage: Any) -> dict[str, Any]:
 
 
 def adopt(storages: Storages, mode: str) -> Storage:
-    """Our storage on agno's table, adopted as a user would: upgraded in place on SQL."""
-    if storages.backend in SQL_BACKENDS:
-        return storages.build(mode=mode, auto_upgrade_schema=True)
-    storage = storages.build(mode=mode)
-    storage.upgrade_schema()  # Redis: indexes agno's keys for listing; elsewhere nothing to do
-    return storage
+    """Our storage on agno's table, as a user switching builds it: only the import line changed
+    (SQL: agno's table, which has no version recorded, is adopted in place on first use)."""
+    return storages.build(mode=mode)
 
 
 def assert_no_drift(storage: SqlStorage) -> None:
@@ -159,9 +158,6 @@ def test_agno_data_is_read_as_agno_read_it_and_continued(storages: Storages, mod
 def test_alembic_upgrade_head_adopts_an_agno_table_on_the_command_line(storages: Storages) -> None:
     agno_storage, _ = agno_writes(storages, "agent")
     before = read_back(agno_storage)
-    storage = storages.build()
-    with pytest.raises(SchemaOutOfDateError, match="no recorded version"):
-        storage.read(SESSION_ID)  # without auto_upgrade_schema nothing is changed
     recipe = storages.recipe
     url = f"sqlite:///{recipe.location}" if recipe.backend == "sqlite" else recipe.location
     options = ["-x", f"table={storages.name()}", "-x", "mode=agent"]
@@ -264,3 +260,21 @@ def test_downgrading_to_the_baseline_hands_the_table_back_to_agno(storages: Stor
     assert answer == "Your last question was: And of Peru?"
     runs = storages.build_agno("agent").read(SESSION_ID).memory["runs"]
     assert questions(runs) == [QUESTION, "And of Peru?", LAST_QUESTION]
+
+
+@pytest.mark.parametrize("backend", SQL_PARAMS, indirect=True)
+def test_the_first_use_of_an_agno_table_adopts_it_saying_so(
+    storages: Storages, caplog: pytest.LogCaptureFixture
+) -> None:
+    """agno's sqlite_storage.py cookbook example, run with agno and then with only the import
+    swapped: no auto_upgrade_schema, no command to run first; a warning says what happened."""
+    agno_storage, _ = agno_writes(storages, "agent")
+    before = read_back(agno_storage)
+    storage = storages.build()
+    with caplog.at_level(logging.WARNING, logger="agno_orm"):
+        answer = agent_on(storage).run(LAST_QUESTION).content
+    assert answer == f"Your last question was: {QUESTION}"
+    assert "no version recorded (agno made it): adopting it in place" in caplog.text
+    assert "alembic downgrade 0001" in caplog.text
+    assert storage.read("another").to_dict() == before["another"]  # type: ignore[union-attr]
+    assert_no_drift(storage)  # type: ignore[arg-type]

@@ -207,9 +207,7 @@ def test_unversioned_table_of_agno_shape_is_adopted_at_the_baseline(engine: Engi
     with engine.begin() as connection:
         migrations.version_table(spec).drop(connection)
     assert versions(engine, spec) is None
-    with pytest.raises(SchemaOutOfDateError, match="no recorded version"):
-        storage_for(engine, "agno_teams", mode="team").read("x")
-    storage = storage_for(engine, "agno_teams", mode="team", auto_upgrade_schema=True)
+    storage = storage_for(engine, "agno_teams", mode="team")  # no auto_upgrade_schema: adopted on first use
     storage.upsert(TeamSession(session_id="t1", workflow_session_id="w1"))
     assert versions(engine, spec) == migrations.head_revision()
 
