@@ -155,10 +155,13 @@ def test_listing_a_directory_holding_a_torn_session_file_raises(
 def test_a_session_directory_that_cannot_be_read_raises_from_every_method(
     tmp_path: Path, storage_class: type[FileStorage]
 ) -> None:
-    """The file backends' "connection": a dir_path that is a file. Every call raises StorageError
-    with the OSError chained; none answers None or [] as if there were no session."""
-    (tmp_path / "sessions").write_text("not a directory")
+    """The file backends' "connection": a dir_path replaced by a regular file under a running
+    application (the constructor refuses one with InvalidInputError). Every call raises
+    StorageError with the OSError chained; none answers None or [] as if there were no session."""
     storage = storage_class(tmp_path / "sessions")
+    if (tmp_path / "sessions").is_dir():
+        (tmp_path / "sessions").rmdir()
+    (tmp_path / "sessions").write_text("not a directory")
     calls = {
         "read": lambda: storage.read("s1"),
         "get_all_session_ids": storage.get_all_session_ids,
