@@ -287,6 +287,17 @@ def paused_and_continued(
     )
 
 
+@tool(external_execution=True)
+def run_shell(command: str) -> str:
+    """Runs a shell command (the caller runs it and hands back its output)."""
+    raise AssertionError("agno never calls a tool that the caller executes")
+
+
+def execute_outside(paused: RunResponse) -> None:
+    for execution in paused.tools_awaiting_external_execution:
+        execution.result = "file.txt"
+
+
 def confirm(paused: RunResponse) -> None:
     for execution in paused.tools_requiring_confirmation:
         execution.confirmed = True
@@ -341,6 +352,19 @@ def test_agent_paused_for_user_input_is_continued_from_storage(storages: Storage
     assert ours == agnos
 
 
+def test_agent_paused_for_external_execution_is_continued_from_storage(storages: Storages) -> None:
+    agnos, ours = on_both(
+        storages, "agent", lambda s: paused_and_continued(s, run_shell, {"command": "ls"}, execute_outside)
+    )
+    statuses, while_paused, done = ours
+    assert statuses == ["PAUSED", "RUNNING", "Tool said: file.txt"]
+    [paused_run] = runs_of(while_paused)
+    assert [(t["external_execution_required"], t["result"]) for t in paused_run["tools"]] == [(True, None)]
+    [done_run] = runs_of(done)
+    assert [(t["tool_name"], t["result"]) for t in done_run["tools"]] == [("run_shell", "file.txt")]
+    assert ours == agnos
+
+
 def agent_streams(storage: Any) -> tuple[list[str], dict[str, Any]]:
     agent = agent_on(
         storage,
@@ -349,13 +373,16 @@ def agent_streams(storage: Any) -> tuple[list[str], dict[str, Any]]:
         store_events=True,
     )
     events = [event.event for event in agent.run("Add tea", stream=True, stream_intermediate_steps=True)]
+    # The next request reads the stored run, events included, and writes it back with its own.
+    agent_on(storage).run("What was my last question?")
     return events, stored(storage)
 
 
 def test_agent_streamed_run_stores_its_events(storages: Storages) -> None:
     agnos, ours = on_both(storages, "agent", agent_streams)
     events, session = ours
-    [run] = runs_of(session)
+    run, after = runs_of(session)
+    assert after["content"] == "Your last question was: Add tea" and "events" not in after
     assert events[0] == "RunStarted" and events[-1] == "RunCompleted"
     assert "ToolCallStarted" in events and "ToolCallCompleted" in events
     # agno stores every event but the content deltas (its default events_to_skip).
@@ -451,9 +478,19 @@ class Counter(WorkflowV1):
         return Agent(model=MemoryModel(), telemetry=False).run(question)
 
 
+class AsyncCounter(WorkflowV1):
+    """The same v1 workflow written async (agno wraps arun only when run is not overridden)."""
+
+    description: str = "counts"
+
+    async def arun(self, question: str) -> Any:  # type: ignore[override]
+        self.session_state["count"] = self.session_state.get("count", 0) + 1
+        return await Agent(model=MemoryModel(), telemetry=False).arun(question)
+
+
 def workflow_v1_scenario(storage: Any) -> tuple[list[Any], dict[str, Any]]:
-    def counter(state: dict[str, Any]) -> Counter:
-        return Counter(
+    def counter(state: dict[str, Any], kind: type[WorkflowV1] = Counter) -> Any:
+        return kind(
             workflow_id="counter-1",
             user_id=USER_ID,
             session_id=SESSION_ID,
@@ -466,15 +503,25 @@ def workflow_v1_scenario(storage: Any) -> tuple[list[Any], dict[str, Any]]:
     # A v1 workflow merges the other way round: its own state wins over the stored one.
     second = counter({"label": "second", "extra": True})
     second.run(question="two")
-    return [dict(second.session_state)], stored(storage)
+    seen = [dict(second.session_state)]
+
+    async def later() -> None:
+        await counter({}, AsyncCounter).arun(question="three")
+
+    asyncio.run(later())
+    return seen, stored(storage)
 
 
-def test_workflow_v1_session_state_precedence(storages: Storages) -> None:
+def test_workflow_v1_session_state_precedence_and_async_run(storages: Storages) -> None:
     agnos, ours = on_both(storages, "workflow", workflow_v1_scenario)
     seen, session = ours
     assert seen == [{"label": "second", "extra": True, "count": 2}]
-    assert session["session_data"]["session_state"] == {"label": "second", "extra": True, "count": 2}
-    assert [run["content"] for run in runs_of(session)] == ["Answer to: one", "Answer to: two"]
+    assert session["session_data"]["session_state"] == {"label": "second", "extra": True, "count": 3}
+    assert [run["content"] for run in runs_of(session)] == [
+        "Answer to: one",
+        "Answer to: two",
+        "Answer to: three",
+    ]
     assert ours == agnos
 
 
