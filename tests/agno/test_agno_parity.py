@@ -465,6 +465,63 @@ def test_team_state_streaming_and_async(storages: Storages) -> None:
     assert ours == agnos
 
 
+def team_with_stored_member(team_storage: Any, member_storage: Any) -> tuple[dict[str, Any], list[Any]]:
+    member = Agent(
+        name="Researcher",
+        agent_id="researcher",
+        model=MemoryModel(),
+        storage=member_storage,
+        telemetry=False,
+    )
+    team = Team(
+        name="Research team",
+        team_id="research-team",
+        mode="coordinate",
+        members=[member],
+        model=TeamLeaderModel(member_id="researcher"),
+        user_id=USER_ID,
+        session_id=SESSION_ID,
+        storage=team_storage,
+        enable_team_history=True,
+        telemetry=False,
+    )
+    team.run("Find the capital of Peru", images=[Image(content=PNG, format="png")])
+    team.run("What was my last question?")
+    members = [normalised(session.to_dict()) for session in member_storage.get_all_sessions()]
+    return stored(team_storage), members
+
+
+def test_team_with_a_stored_member_multimodal_input_and_message_ordering(storages: Storages) -> None:
+    """The team's session and its member's (an agent session linked by team_session_id)."""
+    agno_team, agno_member = (
+        storages.build_agno("team", table="agno_team"),
+        storages.build_agno("agent", table="agno_member"),
+    )
+    for made in (agno_team, agno_member):
+        create_agno_table(storages.recipe, made)
+    agnos = team_with_stored_member(agno_team, agno_member)
+    ours = team_with_stored_member(
+        storages.build(mode="team", table="our_team"), storages.build(mode="agent", table="our_member")
+    )
+    session, members = ours
+    first, second = runs_of(session)
+    # The leader's turn: its instructions, the question, the hand-over to the member, the
+    # member's answer as the tool's result, the leader's answer.
+    assert roles(first) == ["system", "user", "assistant", "tool", "assistant"]
+    assert [unpacked(image["content"]) for image in first["messages"][1]["images"]] == [PNG]
+    assert [m["tool_calls"][0]["function"]["name"] for m in first["messages"] if m.get("tool_calls")] == [
+        "transfer_task_to_member"
+    ]
+    [handed_over] = first["member_responses"]
+    assert (handed_over["agent_id"], handed_over["team_session_id"]) == ("researcher", SESSION_ID)
+    assert [unpacked(image["content"]) for image in handed_over["messages"][0]["images"]] == [PNG]
+    assert second["content"] == "Your last question was: Find the capital of Peru"
+    [member] = members
+    assert (member["agent_id"], member["team_session_id"]) == ("researcher", SESSION_ID)
+    assert len(runs_of(member)) == 1
+    assert ours == agnos
+
+
 # --- workflows ----------------------------------------------------------------------------------
 
 
