@@ -9,8 +9,14 @@ offline model; both must store the same session, and the scenario's own assertio
 does, so a change on both sides is noticed too.
 
 What is compared is the session each storage reads back (`read(...).to_dict()`), normalised only
-where two runs of the same scenario differ whatever the storage (see `normalised`). Backends:
-SQLite and PostgreSQL, where agno's own storage classes can hold every mode.
+where two runs of the same scenario differ whatever the storage (see `normalised`), and where ours
+differs on purpose: `updated_at` (agno's SQL storages leave it NULL after the first insert). One
+scenario differs on purpose as a whole and says so: a v2 run after a streamed run whose events were
+stored, where agno's own storage loses the session and ours keeps it readable
+(`test_workflow_v2_runs_after_a_streamed_run_with_events`).
+
+Backends: SQLite and PostgreSQL, where agno's own storage classes can hold every mode. MariaDB
+passes the same tests (add "mysql" to BACKENDS) but its per-test DDL roughly doubles the run time.
 """
 
 from __future__ import annotations
