@@ -168,7 +168,8 @@ def test_singlestore_storage_opens_a_mysql_url_with_the_singlestoredb_dialect(si
 
 
 def test_singlestore_storage_refuses_an_engine_of_another_dialect() -> None:
-    engine = create_engine("mysql+pymysql://user@127.0.0.1/db")
+    # a MySQL engine stands for its URL (agno's examples make one; see SingleStoreStorage), others do not
+    engine = create_engine("postgresql+psycopg://user@127.0.0.1/db")
     with pytest.raises(InvalidInputError, match="singlestoredb dialect"):
         SingleStoreStorage("sessions", db_engine=engine)
 
