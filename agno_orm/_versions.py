@@ -32,6 +32,7 @@ __all__ = [
     "View",
     "check_on_conflict",
     "stored_version",
+    "written_since",
 ]
 
 OnConflict = Literal["overwrite", "raise"]
@@ -65,6 +66,12 @@ class View(NamedTuple):
             and (self.seen_from is None or position >= self.seen_from)
             and key not in self.hidden
         )
+
+
+def written_since(view: View, written_version: int) -> bool:
+    """Whether the upsert of session version `written_version` came after the read `view` names;
+    a writer that never read tells nothing (False)."""
+    return view.version != ABSENT and written_version > view.version
 
 
 UNSEEN = View(ABSENT)

@@ -13,8 +13,10 @@ Which runs an upsert removes, on every backend: each stored run records the sess
 whose upsert last wrote it. A stored run the upsert does not carry is removed when its writer saw
 it (`View.saw`: written at or before the version the writer read, and among the runs it was
 handed); a run the writer never saw (another writer's, written since) is kept. A carried run
-without id whose key names a stored run the writer never saw is another writer's identical run:
-it takes the next free occurrence (`fresh_content_keys`), so both are kept.
+without id whose key names a stored run written since the writer read is another writer's
+identical run: it takes the next free occurrence (`fresh_content_keys`), so both are kept (a
+writer that never read matches such runs by content, so writing the same session twice stores
+it once).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from agno_orm._versions import View
+from agno_orm._versions import View, written_since
 from agno_orm.sessions import Mode
 
 __all__ = [
@@ -180,9 +182,8 @@ def merge_runs(
     carried_digests = [run_digest(run) for run in carried]
     stored_digests = [run_digest(run) for run in stored]
     stored_keys = run_keys(stored, stored_digests)
-    unseen = {
-        key for key, written in zip(stored_keys, stored_versions, strict=True) if written > view.version
-    }
+    stored_written = zip(stored_keys, stored_versions, strict=True)
+    unseen = {key for key, written in stored_written if written_since(view, written)}
     carried_keys = fresh_content_keys(run_keys(carried, carried_digests), unseen, stored_keys)
     index_of = {key: i for i, key in enumerate(stored_keys)}
     positions = carried_positions(carried_keys, index_of)

@@ -115,10 +115,10 @@ class _CommonColumns:
     updated_at: Mapped[int | None] = mapped_column(EpochSeconds)
     # added by revision 0004: one more on every upsert (agno_orm._versions); 1 for rows agno wrote
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
-    # revision 0006 (0005's incarnation renamed): a random id every upsert writes anew, and the one
-    # it replaced (sql/_known_runs.py); NULL for rows not written since
-    write_token: Mapped[str | None] = mapped_column(String(32))
-    prior_write_token: Mapped[str | None] = mapped_column(String(32))
+    # revision 0005, and from 0006 on: a random id every upsert writes anew, and the one it replaced
+    # (sql/_known_runs.py); NULL for rows not written since
+    incarnation: Mapped[str | None] = mapped_column(String(32))
+    prior_incarnation: Mapped[str | None] = mapped_column(String(32))
 
 
 class _AgentColumns(_CommonColumns):

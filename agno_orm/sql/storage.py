@@ -41,7 +41,7 @@ from sqlalchemy.sql.dml import Insert
 from agno_orm import codec
 from agno_orm._greenlets import in_async_operation
 from agno_orm._retry import pause
-from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict, View, stored_version
+from agno_orm._versions import ABSENT, VERSION_KEY, OnConflict, View, stored_version, written_since
 from agno_orm.errors import (
     InvalidSessionError,
     PayloadTooLargeError,
@@ -93,10 +93,10 @@ _LOG = logging.getLogger("agno_orm")
 
 # Columns an upsert of an existing row leaves as they are: created_at is set once, on insert.
 _KEEP_ON_UPDATE = frozenset({"session_id", "created_at"})
-TOKEN_KEY = "write_token"
-PRIOR_TOKEN_KEY = "prior_write_token"
-"""The columns of a session row's write token, new on every upsert, and the one that upsert
-replaced (revision 0006; see `_known_runs`)."""
+TOKEN_KEY = "incarnation"
+PRIOR_TOKEN_KEY = "prior_incarnation"
+"""The columns of a session row's incarnation, a token new on every upsert, and the one that
+upsert replaced (revisions 0005 and 0006; see `_known_runs`)."""
 
 
 def _new_token() -> str:
@@ -694,7 +694,7 @@ class SqlStorage(Storage):
         ).one_or_none()
         if row is not None:
             self._check_same_id(session_id, row.session_id)
-        found, replaced = (None, None) if row is None else (row.version, row.write_token)
+        found, replaced = (None, None) if row is None else (row.version, row.incarnation)
         self._check_version(session_id, view, ABSENT if found is None else found)
         if row is not None:
             record = {**record, "user_id": self._owner(record, row.user_id)}
@@ -859,7 +859,7 @@ class SqlStorage(Storage):
         if runs is None:  # no run list carried: every stored run stays
             every = {key: written for key, (_, _, written) in stored.items()}
             return [], every, _StoredRuns(stored, token, version)
-        unseen = {key for key, (_, _, written) in stored.items() if written > view.version}
+        unseen = {key for key, (_, _, written) in stored.items() if written_since(view, written)}
         runs.keys = keys = fresh_content_keys(runs.keys, unseen, stored)
         positions = carried_positions(keys, {key: position for key, (_, position, _) in stored.items()})
         after: dict[str, tuple[str, int, int]] = {}
@@ -973,7 +973,7 @@ class SqlStorage(Storage):
         with the position the runs handed out start from (None: all); None where they have to be
         fetched."""
         known = KNOWN_RUNS.get(self._known_key(row.session_id))
-        if known is None or not known.is_all_stored(row.write_token):
+        if known is None or not known.is_all_stored(row.incarnation):
             return None
         first = 0 if runs_limit is None else max(0, len(known.runs) - runs_limit)
         seen_from = known.stored[known.keys[first - 1]][1] + 1 if first else None

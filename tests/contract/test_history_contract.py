@@ -151,3 +151,15 @@ def test_a_writer_that_never_read_the_session_removes_no_run(make_storage: Stora
     blind.read("s1")
     blind.upsert(with_runs("s1", [run("r2")]))
     assert stored_ids(observer) == ["r2"]
+
+
+def test_a_writer_that_never_read_writing_the_same_runs_again_stores_them_once(
+    make_storage: StorageFactory,
+) -> None:
+    """A retried write (or a service that never reads): runs without id match by content."""
+    observer = make_storage()
+    same = {"content": "same"}
+    for _ in range(2):
+        make_storage().upsert(with_runs("s1", [dict(same), {"content": "other"}]))
+    stored = observer.read("s1")
+    assert stored is not None and runs_of(stored) == [same, {"content": "other"}]

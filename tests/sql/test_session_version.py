@@ -72,10 +72,10 @@ def test_each_upsert_adds_one_to_the_version(engine: Engine) -> None:
 
 
 def tokens(engine: Engine, spec: TableSpec, session_id: str = "s1") -> tuple[str | None, str | None]:
-    """(write_token, prior_write_token) of the session row."""
+    """(incarnation, prior_incarnation) of the session row."""
     with engine.connect() as connection:
         row = connection.execute(
-            text(f"SELECT write_token, prior_write_token FROM {spec.qualified_name} WHERE session_id = :id"),
+            text(f"SELECT incarnation, prior_incarnation FROM {spec.qualified_name} WHERE session_id = :id"),
             {"id": session_id},
         ).one()
     return row[0], row[1]
@@ -105,7 +105,7 @@ def test_every_upsert_writes_a_new_token_and_keeps_the_one_it_replaced(
     assert again not in (None, first, second) and prior is None
     migrations.downgrade(engine, [spec], "0005")
     columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=spec.schema)}
-    assert "incarnation" in columns and not columns & {"write_token", "prior_write_token"}
+    assert "incarnation" in columns and "prior_incarnation" not in columns
     migrations.downgrade(engine, [spec], "0004")
     columns = {c["name"] for c in inspect(engine).get_columns(spec.table_name, schema=spec.schema)}
     assert "incarnation" not in columns and "version" in columns

@@ -1,14 +1,15 @@
-"""Which session version last wrote each run, and a token no two writes share.
+"""Which session version last wrote each run, and an incarnation no two writes share.
 
 - `<table>_runs.written_version`: the session version whose upsert last wrote the run (existing
   runs take their session's version). An upsert removes a stored run it does not carry only when
   its writer saw it: the run was written at or before the version that writer read. A run another
   writer wrote since is kept (agno_orm.runs, "Which runs an upsert removes").
-- The session row's `incarnation` (revision 0005: random on insert, kept by updates) becomes
-  `write_token`, a random id every upsert writes anew, and `prior_write_token`, the token the
+- The session row's `incarnation` (revision 0005: random on insert, kept by updates) is, from
+  this revision on, a random id every upsert writes anew, and `prior_incarnation` the one the
   upsert replaced. A process trusts what it remembers of a session's runs only while the row
-  carries the token its own last write left, which a database restored from a backup and written
-  to again cannot repeat (a version can).
+  carries the incarnation its own last write left, which a database restored from a backup and
+  written to again cannot repeat (a version can). Only columns are added (no rename: SingleStore
+  and MySQL spell a rename differently).
 
 Self-contained but for agno_orm.sql._revision_ops (whose operations never change once shipped),
 so what it does cannot change after it ships. Re-runnable (MySQL commits each DDL statement on
@@ -45,17 +46,9 @@ def upgrade(*, table_name: str, schema: str | None, mode: str) -> None:
     runs = sa.table(runs_name, sa.column("session_id"), sa.column("written_version"), schema=schema)
     version = sa.select(sessions.c.version).where(sessions.c.session_id == runs.c.session_id)
     op.execute(runs.update().values(written_version=sa.func.coalesce(version.scalar_subquery(), 0)))
-    _rename(table_name, schema, "incarnation", "write_token")
-    ops.add_column(table_name, sa.Column("prior_write_token", sa.String(32), nullable=True), schema)
+    ops.add_column(table_name, sa.Column("prior_incarnation", sa.String(32), nullable=True), schema)
 
 
 def downgrade(*, table_name: str, schema: str | None, mode: str) -> None:
-    ops.drop_columns(table_name, ["prior_write_token"], schema)
-    _rename(table_name, schema, "write_token", "incarnation")
+    ops.drop_columns(table_name, ["prior_incarnation"], schema)
     ops.drop_columns(_runs_table(table_name), ["written_version"], schema)
-
-
-def _rename(table_name: str, schema: str | None, old: str, new: str) -> None:
-    if ops.offline() or old in ops.column_names(table_name, schema):
-        with op.batch_alter_table(table_name, schema=schema) as batch:
-            batch.alter_column(old, new_column_name=new, existing_type=sa.String(32), existing_nullable=True)
