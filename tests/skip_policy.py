@@ -125,11 +125,13 @@ def unavailable(reason: str) -> NoReturn:
 class NotForThisEngine(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     """A skip that is no hole: the backend ran, on an engine this one test is not about."""
 
+    __module__ = "builtins"  # reported as "NotForThisEngine: <reason>", as pytest's own Skipped is
+
 
 def not_for_this_engine(reason: str) -> NoReturn:
     """Skip a test written for another engine of its backend (a real server vs its stand-in); allowed
     under CI, and counted apart in the summary."""
-    raise NotForThisEngine(reason)
+    raise NotForThisEngine(reason, _use_item_location=True)  # reported at the test, not here
 
 
 def backends_of(item: pytest.Item) -> list[str]:
