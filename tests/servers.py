@@ -570,7 +570,9 @@ def _dynamodb_private() -> str:
     log, port = base / "moto.log", _free_port()
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            # one request at a time: moto checks a put's condition and stores the item without a
+            # lock, so racing conditional puts could both succeed (see tests/moto_serial.py)
+            [sys.executable, str(Path(__file__).with_name("moto_serial.py")), "127.0.0.1", str(port)],
             cwd=base,
             stdin=subprocess.DEVNULL,
             stdout=output,
