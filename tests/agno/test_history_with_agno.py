@@ -26,24 +26,27 @@ pytestmark = pytest.mark.filterwarnings(
 ASKED = ["What is 1?", "What is 2?", "What is 3?"]
 
 
-def agent_keeps_its_last_run(storage: Any) -> tuple[list[str], str]:
-    agent = agent_on(storage)
-    for question in ASKED:
-        agent.run(question)
+def agent_forgetting(forget: Any) -> Any:
+    """The scenario: three runs, then `forget(agent)` and a write, then the next turn."""
+
+    def scenario(storage: Any) -> tuple[list[str], str]:
+        agent = agent_on(storage)
+        for question in ASKED:
+            agent.run(question)
+        forget(agent)
+        agent.write_to_storage(session_id=SESSION_ID)
+        answer = agent.run(LAST_QUESTION).content
+        return questions(storage.read(SESSION_ID).memory["runs"]), answer
+
+    return scenario
+
+
+def keep_the_last_run(agent: Any) -> None:
     agent.memory.runs[SESSION_ID] = agent.memory.runs[SESSION_ID][-1:]
-    agent.write_to_storage(session_id=SESSION_ID)
-    answer = agent.run(LAST_QUESTION).content
-    return questions(storage.read(SESSION_ID).memory["runs"]), answer
 
 
-def agent_clears_its_memory(storage: Any) -> tuple[list[str], str]:
-    agent = agent_on(storage)
-    for question in ASKED:
-        agent.run(question)
+def clear_the_memory(agent: Any) -> None:
     agent.memory.clear()
-    agent.write_to_storage(session_id=SESSION_ID)
-    answer = agent.run(LAST_QUESTION).content
-    return questions(storage.read(SESSION_ID).memory["runs"]), answer
 
 
 def team_keeps_its_last_run(storage: Any) -> tuple[list[str], str]:
@@ -83,12 +86,10 @@ def on_both(storages: Storages, mode: str, scenario: Any) -> tuple[Any, Any]:
     return scenario(agno_storage), scenario(storages.build(mode=mode, table="ours"))
 
 
-@pytest.mark.parametrize("scenario", [agent_keeps_its_last_run, agent_clears_its_memory])
-def test_an_agents_truncated_history_is_the_one_the_next_turn_finds(
-    storages: Storages, scenario: Any
-) -> None:
-    agnos, ours = on_both(storages, "agent", scenario)
-    if scenario is agent_keeps_its_last_run:
+@pytest.mark.parametrize("forget", [keep_the_last_run, clear_the_memory])
+def test_an_agents_truncated_history_is_the_one_the_next_turn_finds(storages: Storages, forget: Any) -> None:
+    agnos, ours = on_both(storages, "agent", agent_forgetting(forget))
+    if forget is keep_the_last_run:
         assert ours == ([ASKED[-1], LAST_QUESTION], f"Your last question was: {ASKED[-1]}")
     else:
         assert ours == ([LAST_QUESTION], "I do not know your last question.")
