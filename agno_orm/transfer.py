@@ -41,7 +41,7 @@ from agno_orm.locations import Location, LocationError, StorageSet, missing_reas
 from agno_orm.sessions import ENTITY_FIELD, MODES, SESSION_TYPES, AnySession, Mode, Session, SessionPage
 from agno_orm.sql import SqlStorage, migrations
 from agno_orm.sql.models import session_table
-from agno_orm.storage import Storage, check_page_limit, decode_cursor, make_page
+from agno_orm.storage import Storage, check_created_range, check_page_limit, decode_cursor, make_page
 
 __all__ = [
     "CopyStats",
@@ -273,6 +273,7 @@ class AgnoTable:
     ) -> SessionPage:
         """`Storage.list_sessions` on agno's table, whose rows hold the runs (read for the page only)."""
         check_page_limit(limit)
+        check_created_range(since, until)
         after = decode_cursor(cursor)
         t = self._table
         stmt = select(*self._columns)

@@ -132,3 +132,20 @@ def as_agno_reads_it(mode: str, data: dict[str, Any]) -> dict[str, Any]:
     read: dict[str, Any] = agno_class.from_dict(copy.deepcopy(data)).to_dict()
     read.pop("updated_at")
     return read
+
+
+@pytest.mark.sqlite
+@pytest.mark.filterwarnings("ignore:The Column.copy\\(\\) method is deprecated")  # agno's own create()
+def test_listing_agnos_table_in_place_refuses_bad_bounds_as_the_storages_do(tmp_path: Path) -> None:
+    """The reader of an agno table (no version recorded) checks since/until as Storage does."""
+    from agno.storage.sqlite import SqliteStorage as AgnoSqlite
+
+    from agno_orm import InvalidInputError, SqliteStorage
+    from agno_orm.transfer import AgnoTable, _sql_reader
+
+    AgnoSqlite("agent_sessions", db_file=str(tmp_path / "agno.db")).create()
+    storage = SqliteStorage("agent_sessions", db_file=str(tmp_path / "agno.db"))
+    reader = _sql_reader(storage, None)  # type: ignore[arg-type]  # the set is only named for a behind table
+    assert isinstance(reader, AgnoTable)
+    with pytest.raises(InvalidInputError):
+        reader.list_sessions(since="abc")  # type: ignore[arg-type]
