@@ -76,7 +76,7 @@ def test_a_session_agno_stored_through_that_engine_is_continued_by_ours(cookbook
         ours.db_engine.dispose()
 
 
-def test_an_engine_of_another_database_is_refused(tmp_path: object) -> None:
+def test_an_engine_of_another_database_is_refused() -> None:
     engine = create_engine("sqlite://")
     with pytest.raises(InvalidInputError, match="singlestoredb"):
         SingleStoreStorage(unique_table_name(), db_engine=engine)
